@@ -1,0 +1,166 @@
+"""``shopsearch`` command line: one subcommand per stage, each a thin call into the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from shopsearch import __version__
+
+logger = logging.getLogger("shopsearch")
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("faiss").setLevel(max(level, logging.WARNING))
+
+
+def _mapping(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from shopsearch.catalog import FieldMapping, load_mapping
+
+    mapping = load_mapping(args.mapping) if args.mapping else None
+    if args.map:
+        mapping = FieldMapping.from_pairs(args.map, base=mapping)
+    return mapping
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from shopsearch.config import INDEX_FIELDS, IndexConfig
+    from shopsearch.index.builder import build_index
+
+    fields = tuple(f.strip() for f in args.fields.split(",") if f.strip()) if args.fields else INDEX_FIELDS
+    joint = None if args.no_model else (args.model or "default")
+    config = IndexConfig(
+        fields=fields, joint_model=joint, threads=args.threads, batch_size=args.batch_size,
+        cache_path=None if args.no_cache else (Path(args.cache) if args.cache else IndexConfig().cache_path),
+        progress=not args.no_progress,
+    )
+    report = build_index(args.catalog, args.out, config, mapping=_mapping(args), strict=args.strict)
+    for reject in report.rejects[:20]:
+        print(f"rejected: {reject}", file=sys.stderr)
+    if len(report.rejects) > 20:
+        print(f"... and {len(report.rejects) - 20} more rejects in {Path(args.out) / 'rejects.jsonl'}",
+              file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        d = report.to_dict()
+        print(f"indexed {d['products']} products ({d['rejects']} rejected of {d['rows']} rows) into "
+              f"{args.out} in {d['seconds'].get('total', 0):.1f}s; {d['images']} images at "
+              f"{d['images_per_second']:.1f} images/s; cache {d['cache_hits']} hits / {d['cache_misses']} computed")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    import shopsearch
+
+    engine = shopsearch.load(args.index)
+    result = engine.search(text=args.text or None, image=args.image, k=args.k, filters=args.filter)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print(f"{len(result.hits)} hits in {result.took_ms:.1f} ms (signals: {', '.join(result.signals_used)})")
+    for rank, hit in enumerate(result.hits, start=1):
+        p = hit.product
+        sig = " ".join(f"{k}#{r}" for k, (_, r) in hit.signals.items())
+        title = p.title if p else ""
+        attrs = ", ".join(f"{v}" for v in (p.attributes.values() if p else []))[:60]
+        print(f"{rank:>3}. {hit.product_id:<10} {hit.score:.4f}  {title[:60]:<60} [{attrs}]  {sig}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import shopsearch
+    from shopsearch.evaluation.evaluate import evaluate
+    from shopsearch.evaluation.queries import load_queries
+
+    engine = shopsearch.load(args.index)
+    queries = load_queries(args.queries)
+    report = evaluate(
+        lambda q, k: engine.search(text=q.text, image=q.image, k=k, filters=args.filter).ids(),
+        queries, k=args.k,
+    )
+    print(json.dumps(report.metrics, indent=2) if args.json else report.to_table())
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from shopsearch.encode import list_models
+
+    for m in list_models():
+        print(f"{m.name:<20} {m.modality:<6} dim={m.dim:<5} {m.package}  ({m.description})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shopsearch", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"shopsearch {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="validate a catalog and build an index directory")
+    p.add_argument("catalog", help="catalog file (.jsonl, .csv or .parquet)")
+    p.add_argument("--out", required=True, help="index directory to create or replace")
+    p.add_argument("--fields", help="comma-separated fields to index: title,brand,category,attributes,"
+                   "description,image (default: all)")
+    p.add_argument("--mapping", help="field mapping file (TOML or JSON)")
+    p.add_argument("--map", action="append", metavar="FIELD=COLUMN", help="field mapping entry (repeatable)")
+    p.add_argument("--strict", action="store_true", help="fail on any bad row instead of skipping it")
+    p.add_argument("--model", help="joint text-image model directory (default: the packaged model)")
+    p.add_argument("--no-model", action="store_true", help="index without the joint text-image model")
+    p.add_argument("--threads", type=int, help="CPU threads for the encoders")
+    p.add_argument("--batch-size", type=int, default=32, help="image encoder batch size")
+    p.add_argument("--cache", help="embedding cache file (default ~/.cache/shopsearch/embeddings.sqlite)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--json", action="store_true", help="print the build report as JSON")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="search an index")
+    p.add_argument("index", help="index directory")
+    p.add_argument("text", nargs="?", default="", help="query text (English, Chinese, ...)")
+    p.add_argument("--image", help="query image file")
+    p.add_argument("--k", type=int, default=10, help="number of hits")
+    p.add_argument("--filter", action="append", metavar="EXPR", help="e.g. gender=Men, price<200 (repeatable)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("eval", help="evaluate an index against queries with relevance judgements")
+    p.add_argument("index", help="index directory")
+    p.add_argument("queries", help="JSONL: {qid, query?, image?, relevant: [ids]} per line")
+    p.add_argument("--k", type=int, default=10, help="cut-off for @k metrics")
+    p.add_argument("--filter", action="append", metavar="EXPR", help="filter applied to every query")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("models", help="list registered encoders")
+    p.set_defaults(func=cmd_models)
+
+    try:
+        from shopsearch.training.cli import add_train_parser
+    except ImportError as exc:  # the train extra is not installed
+        logger.debug("train command unavailable: %s", exc)
+    else:
+        add_train_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        logger.debug("command failed", exc_info=True)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Configuration: frozen dataclasses for each stage, and where the sample data lives."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+DATA_ENV = "SHOPSEARCH_DATA"
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The sample data directory is missing."""
+
+
+def sample_data_dir() -> Path:
+    """The shared sample data directory (``$SHOPSEARCH_DATA``, default ``../shared/data``).
+
+    The default is resolved against the current directory first and then against the
+    repository checkout this package was installed from. Raises :class:`DataNotFoundError`
+    naming both the variable and the paths tried.
+    """
+    env = os.environ.get(DATA_ENV)
+    if env:
+        path = Path(env).expanduser()
+        if path.is_dir():
+            return path.resolve()
+        raise DataNotFoundError(f"${DATA_ENV} points to {path}, which is not a directory")
+    tried = [Path.cwd() / ".." / "shared" / "data", Path(__file__).resolve().parents[3] / "shared" / "data"]
+    for path in tried:
+        if path.is_dir():
+            return path.resolve()
+    raise DataNotFoundError(
+        "sample data not found; set the environment variable "
+        f"{DATA_ENV} to the folder holding fashion/ and grocery/ (tried: "
+        + ", ".join(str(p) for p in tried) + ")"
+    )
+
+
+INDEX_FIELDS: tuple[str, ...] = ("title", "brand", "category", "attributes", "description", "image")
+
+
+def default_cache_path() -> Path:
+    """Embedding cache file: ``$SHOPSEARCH_CACHE`` or ``~/.cache/shopsearch/embeddings.sqlite``."""
+    env = os.environ.get("SHOPSEARCH_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "shopsearch" / "embeddings.sqlite"
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How ``shopsearch index`` builds an index.
+
+    ``fields`` chooses what is indexed: any of :data:`INDEX_FIELDS`; ``image`` alone gives an
+    image-only index (text queries then reach products through the joint model only).
+    ``joint_model`` is a model directory, ``"default"`` for the packaged model, or ``None``.
+    """
+
+    fields: tuple[str, ...] = INDEX_FIELDS
+    text_model: str = "e5-small"
+    image_model: str = "efficientnet-lite0"
+    joint_model: str | None = "default"
+    threads: int | None = None
+    batch_size: int = 32
+    cache_path: Path | None = field(default_factory=default_cache_path)
+    hnsw_threshold: int = 100_000
+    progress: bool = True
+    check_images: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.fields:
+            raise ValueError(f"IndexConfig.fields is empty; choose from {', '.join(INDEX_FIELDS)}")
+        bad = [f for f in self.fields if f not in INDEX_FIELDS]
+        if bad:
+            raise ValueError(
+                f"IndexConfig.fields: unknown field(s) {', '.join(map(repr, bad))}; "
+                f"valid: {', '.join(INDEX_FIELDS)}"
+            )
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"IndexConfig.threads must be >= 1, got {self.threads}")
+        if self.batch_size < 1:
+            raise ValueError(f"IndexConfig.batch_size must be >= 1, got {self.batch_size}")
+        if self.hnsw_threshold < 1:
+            raise ValueError(f"IndexConfig.hnsw_threshold must be >= 1, got {self.hnsw_threshold}")
+
+    @property
+    def text_fields(self) -> tuple[str, ...]:
+        return tuple(f for f in self.fields if f != "image")
+
+    @property
+    def has_images(self) -> bool:
+        return "image" in self.fields
+
+
+FusionMethod = Literal["rrf"]
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Query-time settings: candidates per signal, RRF constant, per-signal weights."""
+
+    candidates: int = 100
+    rrf_k: int = 60
+    weights: dict[str, float] = field(default_factory=dict)
+    fusion: FusionMethod = "rrf"
+
+    def __post_init__(self) -> None:
+        if self.candidates < 1:
+            raise ValueError(f"SearchConfig.candidates must be >= 1, got {self.candidates}")
+        if self.rrf_k < 0:
+            raise ValueError(f"SearchConfig.rrf_k must be >= 0, got {self.rrf_k}")
+        for name, w in self.weights.items():
+            if not w >= 0:
+                raise ValueError(f"SearchConfig.weights[{name!r}] must be >= 0, got {w}")

@@ -1,0 +1,1 @@
+"""Index stage: versioned index directories holding the product store, dense and lexical indexes."""

@@ -1,0 +1,120 @@
+"""Dense vector index over product vectors (FAISS), with multi-vector products.
+
+A product may own several vectors (one per image); ``rows[i]`` is the product position of
+vector i, and a product's score is the best of its vectors (max aggregation). Below
+``hnsw_threshold`` vectors the search is exact (``IndexFlatIP``); above it an HNSW graph is
+built. Filtered searches run exactly over the allowed vectors, so a filter never returns
+fewer than k hits when k matching products exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DenseParams:
+    hnsw_threshold: int = 100_000
+    hnsw_m: int = 32
+    ef_construction: int = 200
+    ef_search: int = 128
+
+    def __post_init__(self) -> None:
+        for name in ("hnsw_threshold", "hnsw_m", "ef_construction", "ef_search"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"DenseParams.{name} must be >= 1, got {getattr(self, name)}")
+
+
+class DenseIndex:
+    """Vectors float32 (n, d) L2-normalised, their product rows int32 (n,), and a FAISS index."""
+
+    def __init__(self, vectors: np.ndarray, rows: np.ndarray, n_products: int,
+                 params: DenseParams = DenseParams(), faiss_index: faiss.Index | None = None) -> None:
+        if vectors.ndim != 2 or vectors.dtype != np.float32:
+            raise ValueError(f"vectors must be float32 (n, d), got {vectors.dtype} {vectors.shape}")
+        if rows.shape != (vectors.shape[0],):
+            raise ValueError(f"rows must have shape ({vectors.shape[0]},), got {rows.shape}")
+        self.vectors = vectors
+        self.rows = rows.astype(np.int64, copy=False)
+        self.n_products = n_products
+        self.params = params
+        self.dim = vectors.shape[1]
+        self.index = faiss_index if faiss_index is not None else self._build()
+        if isinstance(self.index, faiss.IndexHNSWFlat):
+            self.index.hnsw.efSearch = params.ef_search
+
+    @property
+    def kind(self) -> str:
+        return "hnsw" if isinstance(self.index, faiss.IndexHNSWFlat) else "flat"
+
+    def _build(self) -> faiss.Index:
+        n = self.vectors.shape[0]
+        if n >= self.params.hnsw_threshold:
+            index = faiss.IndexHNSWFlat(self.dim, self.params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = self.params.ef_construction
+            logger.info("building HNSW over %d vectors (dim %d)", n, self.dim)
+        else:
+            index = faiss.IndexFlatIP(self.dim)
+        if n:
+            index.add(self.vectors)
+        return index
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` products for one query vector (d,).
+
+        ``allowed`` is an optional bool mask over products. Returns (product positions int64,
+        scores float32), best first, at most k, one entry per product.
+        """
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        if q.shape[1] != self.dim:
+            raise ValueError(f"query vector has dim {q.shape[1]}, index has {self.dim}")
+        if k <= 0 or self.vectors.shape[0] == 0:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        if allowed is not None:
+            vec_ok = allowed[self.rows]
+            sel = np.flatnonzero(vec_ok)
+            scores = self.vectors[sel] @ q[0]
+            return _best_per_product(self.rows[sel], scores, k)
+        per_product = max(1, self.vectors.shape[0] // max(self.n_products, 1))
+        want = min(self.vectors.shape[0], k * per_product + (k if per_product > 1 else 0))
+        while True:
+            scores, idx = self.index.search(q, want)
+            keep = idx[0] >= 0
+            prod, best = _best_per_product(self.rows[idx[0][keep]], scores[0][keep], k)
+            if len(prod) >= k or want >= self.vectors.shape[0]:
+                return prod, best
+            want = min(self.vectors.shape[0], want * 4)
+
+    def save(self, folder: Path, name: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / f"{name}.vectors.npy", self.vectors)
+        np.save(folder / f"{name}.rows.npy", self.rows.astype(np.int32))
+        if self.kind == "hnsw":
+            faiss.write_index(self.index, str(folder / f"{name}.hnsw.faiss"))
+
+    @classmethod
+    def load(cls, folder: Path, name: str, n_products: int, params: DenseParams = DenseParams()) -> DenseIndex:
+        vectors = np.load(folder / f"{name}.vectors.npy")
+        rows = np.load(folder / f"{name}.rows.npy")
+        graph = folder / f"{name}.hnsw.faiss"
+        index = faiss.read_index(str(graph)) if graph.is_file() else None
+        return cls(vectors, rows, n_products, params, faiss_index=index)
+
+
+def _best_per_product(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Max-aggregate vector scores per product; top k products, best first."""
+    if rows.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.float32)
+    order = np.argsort(-scores, kind="stable")
+    rows, scores = rows[order], scores[order]
+    _, first = np.unique(rows, return_index=True)
+    first.sort()
+    first = first[:k]
+    return rows[first].astype(np.int64), scores[first].astype(np.float32)

@@ -1,0 +1,1 @@
+"""Text normalisation, tokenisation and image loading shared by indexing and querying."""

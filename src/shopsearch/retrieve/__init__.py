@@ -1,0 +1,1 @@
+"""Retrieve stage: candidate generation per signal, filters, fusion, and the search engine."""
