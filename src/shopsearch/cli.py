@@ -89,6 +89,44 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_QUERIES = ("black leather shoes for men", "red summer dress", "男士蓝色牛仔裤", "女士手提包")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Index the sample fashion catalog (unless already built) and answer example queries."""
+    import shopsearch
+    from shopsearch.config import IndexConfig, sample_data_dir
+    from shopsearch.index.builder import build_index
+    from shopsearch.index.manifest import IndexFormatError
+
+    catalog = sample_data_dir() / "fashion" / "products.jsonl"
+    out = Path(args.out)
+    try:
+        engine = None if args.rebuild else shopsearch.load(out)
+    except IndexFormatError:
+        engine = None
+    if engine is None:
+        print(f"indexing {catalog} into {out} (first run: a few minutes on 2 CPU cores)...")
+        report = build_index(catalog, out, IndexConfig(progress=not args.no_progress))
+        d = report.to_dict()
+        print(f"indexed {d['products']} products ({d['rejects']} rejected) in {d['seconds']['total']:.0f}s, "
+              f"{d['images_per_second']:.1f} images/s")
+        engine = shopsearch.load(out)
+    photo = engine.products[0].images[0]
+    queries: list[tuple[str | None, str | None]] = [(q, None) for q in DEMO_QUERIES]
+    queries += [(None, photo), ("like this but blue", photo)]
+    for text, image in queries:
+        result = engine.search(text=text, image=image, k=5)
+        label = " + ".join(x for x in (f'"{text}"' if text else None, f"photo {Path(image).name}" if image else None) if x)
+        print(f"\n{label}  ({result.took_ms:.0f} ms; {', '.join(result.signals_used)})")
+        for rank, hit in enumerate(result.hits, start=1):
+            p = hit.product
+            assert p is not None
+            attrs = ", ".join(str(v) for v in p.attributes.values())
+            print(f"  {rank}. {p.id:<8} {p.title[:55]:<55} [{attrs[:60]}]")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from shopsearch.encode import list_models
 
@@ -137,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter", action="append", metavar="EXPR", help="filter applied to every query")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("demo", help="index the sample fashion catalog and run example queries")
+    p.add_argument("--out", default="fx-index", help="index directory (default: fx-index)")
+    p.add_argument("--rebuild", action="store_true", help="re-index even if the index exists")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("models", help="list registered encoders")
     p.set_defaults(func=cmd_models)

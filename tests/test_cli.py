@@ -1,0 +1,69 @@
+"""CLI smoke tests: index, search, eval, models, and errors a person can read."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from shopsearch.cli import main
+
+from .conftest import tiny_rows, write_catalog
+
+
+def test_index_search_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    catalog = write_catalog(tmp_path / "shop", tiny_rows(tmp_path / "shop"))
+    out = tmp_path / "idx"
+    assert main(["index", str(catalog), "--out", str(out), "--no-model", "--no-progress",
+                 "--cache", str(tmp_path / "c.sqlite"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["products"] == 8 and report["rejects"] == 0 and report["images"] == 8
+
+    assert main(["search", str(out), "black formal shoes", "--k", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["hits"][0]["product_id"] == "p3"
+    assert set(result["hits"][0]["signals"]) == {"lexical", "text"}
+
+    assert main(["search", str(out), "tshirt", "--filter", "gender=Women", "--k", "5"]) == 0
+    text = capsys.readouterr().out
+    assert "p6" in text and "p1 " not in text
+
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(
+        json.dumps({"qid": "a", "query": "Red Cotton Tshirt for Men", "relevant": ["p1"]}) + "\n"
+        + json.dumps({"qid": "b", "query": "Black Leather Formal Shoes", "relevant": ["p3", "gone"]}) + "\n"
+    )
+    assert main(["eval", str(out), str(queries), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    # q a: p1 at rank 1 of 1 relevant -> recall 1, AP 1, nDCG 1.
+    # q b: p3 at rank 1, "gone" never retrieved -> recall 1/2, AP (1/1)/2, nDCG 1/(1 + 1/log2(3)).
+    assert m["n_queries"] == 2
+    assert m["hit@10"] == 1.0 and m["mrr"] == 1.0
+    assert m["recall@10"] == pytest.approx(0.75)
+    assert m["precision@10"] == pytest.approx((1 / 10 + 1 / 10) / 2)
+    assert m["map"] == pytest.approx(0.75)
+    assert m["ndcg@10"] == pytest.approx((1 + 1 / (1 + 1 / math.log2(3))) / 2)
+
+
+def test_image_only_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    catalog = write_catalog(tmp_path / "shop", tiny_rows(tmp_path / "shop"))
+    out = tmp_path / "idx"
+    assert main(["index", str(catalog), "--out", str(out), "--fields", "image", "--no-model",
+                 "--no-progress", "--no-cache"]) == 0
+    capsys.readouterr()
+    photo = tmp_path / "shop" / "images" / "p5.png"
+    assert main(["search", str(out), "--image", str(photo), "--k", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hits"][0]["product_id"] == "p5"
+
+
+def test_errors_are_readable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", str(tmp_path / "missing"), "shoes"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["index", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "i"), "--no-model"]) == 2
+    assert "none.jsonl" in capsys.readouterr().err
+    assert main(["index", "x.jsonl", "--out", "y", "--fields", "title,colour"]) == 2
+    assert "unknown field(s) 'colour'; valid: title" in capsys.readouterr().err
+    assert main(["models"]) == 0
+    assert "e5-small" in capsys.readouterr().out
