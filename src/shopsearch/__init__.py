@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from shopsearch.types import Hit, Product, Reject, SearchResult
 
 __version__ = "0.1.0"
-__all__ = ["Hit", "Product", "Reject", "SearchResult", "load", "__version__"]
+__all__ = ["Hit", "Product", "Reject", "SearchResult", "__version__", "load"]
 
 if TYPE_CHECKING:
     from shopsearch.retrieve.engine import Engine

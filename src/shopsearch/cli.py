@@ -117,7 +117,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     queries += [(None, photo), ("like this but blue", photo)]
     for text, image in queries:
         result = engine.search(text=text, image=image, k=5)
-        label = " + ".join(x for x in (f'"{text}"' if text else None, f"photo {Path(image).name}" if image else None) if x)
+        parts = (f'"{text}"' if text else None, f"photo {Path(image).name}" if image else None)
+        label = " + ".join(x for x in parts if x)
         print(f"\n{label}  ({result.took_ms:.0f} ms; {', '.join(result.signals_used)})")
         for rank, hit in enumerate(result.hits, start=1):
             p = hit.product

@@ -149,6 +149,9 @@ class SearchResult:
     took_ms: float
     signals_used: tuple[str, ...] = ()
     total_candidates: int = 0
+    offset: int = 0
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    parsed: dict[str, Any] | None = None
 
     def ids(self) -> list[str]:
         return [h.product_id for h in self.hits]
@@ -159,4 +162,12 @@ class SearchResult:
             "took_ms": self.took_ms,
             "signals_used": list(self.signals_used),
             "total_candidates": self.total_candidates,
+            "offset": self.offset,
+            "facets": {k: [[v, c] for v, c in vs] for k, vs in self.facets.items()},
+            "parsed": self.parsed,
         }
+
+    @property
+    def total(self) -> int:
+        """Number of matching products (the fused candidate set after filters)."""
+        return self.total_candidates

@@ -25,7 +25,7 @@ def image_encoder():  # type: ignore[no-untyped-def]
 def test_registry() -> None:
     assert {m.name for m in list_models()} >= {"e5-small", "efficientnet-lite0"}
     assert model_info("e5-small").dim == 384
-    with pytest.raises(ValueError, match="unknown model 'clip'.*e5-small"):
+    with pytest.raises(ValueError, match=r"unknown model 'clip'.*e5-small"):
         create_encoder("clip")
 
 

@@ -236,11 +236,10 @@ def test_matches_naive_reference(seed: int) -> None:
         ranked = [rng.choice(universe) for _ in range(rng.randint(0, 25))]
         n_rel = rng.randint(0, 8)
         chosen = rng.sample(universe, n_rel)
-        relevant: M.Relevance
-        if rng.random() < 0.5:
-            relevant = set(chosen)
-        else:  # graded, some zero gains
-            relevant = {pid: float(rng.randint(0, 3)) for pid in chosen}
+        # half binary, half graded (some zero gains)
+        relevant: M.Relevance = (
+            set(chosen) if rng.random() < 0.5 else {pid: float(rng.randint(0, 3)) for pid in chosen}
+        )
         rankings.append(ranked)
         relevants.append(relevant)
     for k in (1, 3, 10, 40):

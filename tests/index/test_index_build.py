@@ -16,7 +16,7 @@ from shopsearch.config import IndexConfig
 from shopsearch.index.builder import build_index
 from shopsearch.index.manifest import IndexFormatError, read_manifest, resolve_version
 
-from ..conftest import tiny_rows, write_catalog  # noqa: TID252
+from ..conftest import tiny_rows, write_catalog
 
 
 def test_manifest_round_trip(tiny_index: Path) -> None:
@@ -49,7 +49,7 @@ def test_refuses_format_and_encoder_mismatch(tiny_index: Path, tmp_path: Path) -
     data["encoders"]["text"]["dim"] = 384
     data["encoders"]["image"]["name"] = "resnet-9000"
     manifest_path.write_text(json.dumps(data))
-    with pytest.raises(IndexFormatError, match="resnet-9000.*valid models"):
+    with pytest.raises(IndexFormatError, match=r"resnet-9000.*valid models"):
         shopsearch.load(idx)
     data["format_version"] = 99
     manifest_path.write_text(json.dumps(data))
@@ -63,7 +63,7 @@ def test_refuses_damaged_files(tiny_index: Path, tmp_path: Path) -> None:
     arr = np.load(vec)
     arr[0, 0] += 1
     np.save(vec, arr)
-    with pytest.raises(IndexFormatError, match="text.vectors.npy: checksum mismatch"):
+    with pytest.raises(IndexFormatError, match=r"text\.vectors\.npy: checksum mismatch"):
         shopsearch.load(idx)
 
 

@@ -3,7 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shopsearch.retrieve.filters import Filter, FilterError, FilterIndex, normalize_filters, parse_filter
+from shopsearch.retrieve.filters import (
+    Filter,
+    FilterError,
+    FilterIndex,
+    normalize_filters,
+    parse_filter,
+)
 from shopsearch.types import Product
 
 PRODUCTS = [
@@ -54,7 +60,7 @@ def test_masks() -> None:
 
 
 def test_unknown_field_is_named() -> None:
-    with pytest.raises(FilterError, match="unknown filter field 'colour'.*base_colour"):
+    with pytest.raises(FilterError, match=r"unknown filter field 'colour'.*base_colour"):
         FilterIndex(PRODUCTS).mask([parse_filter("colour=Red")])
 
 

@@ -8,7 +8,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from shopsearch.types import Product, Reject
 logger = logging.getLogger(__name__)
 
 REJECTS_NAME = "rejects.jsonl"
+WAL_SUFFIX = ".wal"
 
 
 @dataclass
@@ -88,29 +89,61 @@ def build_index(
     """
     t0 = time.perf_counter()
     loaded = load_catalog(catalog, mapping=mapping, check_images=config.check_images, strict=strict)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _remove_stale_builds(out)
-    version = "v-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
-    tmp = out / f".tmp-{version}"
-    tmp.mkdir()
-    report = BuildReport(out, version, loaded.n_rows, len(loaded.products), list(loaded.rejects))
+    report = BuildReport(Path(out), "", loaded.n_rows, len(loaded.products), list(loaded.rejects))
     report.seconds["load"] = time.perf_counter() - t0
     cache = EmbeddingCache(config.cache_path) if config.cache_path else None
+
+    def fill(folder: Path) -> tuple[dict[str, EncoderRef], dict[str, int]]:
+        encoders = _write_version(folder, loaded.products, config, cache, report)
+        loaded.write_rejects(folder / REJECTS_NAME)
+        counts = {"products": len(loaded.products), "rejects": len(loaded.rejects),
+                  "rows": loaded.n_rows, "images": report.n_images}
+        return encoders, counts
+
     try:
-        encoders = _write_version(tmp, loaded.products, config, cache, report)
-        loaded.write_rejects(tmp / REJECTS_NAME)
+        report.version = publish_version(
+            Path(out), fill, fields=config.fields,
+            catalog={"path": str(loaded.source), "sha256": sha256_file(Path(loaded.source))},
+            settings={"hnsw_threshold": config.hnsw_threshold, "joint_model": _joint_setting(config)},
+        )
+    finally:
+        if cache is not None:
+            report.cache_hits, report.cache_misses = cache.hits, cache.misses
+            cache.close()
+    report.seconds["total"] = time.perf_counter() - t0
+    logger.info("indexed %d products (%d rejected) into %s in %.1fs",
+                report.n_products, len(report.rejects), out, report.seconds["total"])
+    return report
+
+
+def publish_version(
+    out: Path, fill: Any, *, fields: Sequence[str], catalog: dict[str, Any], settings: dict[str, Any],
+) -> str:
+    """Create a new version of the index ``out`` and make it live; returns its name.
+
+    ``fill(folder)`` writes the version's files and returns (encoder refs, counts). The folder
+    is checksummed, fsynced and renamed into place, then ``CURRENT`` is swapped atomically; on
+    any error the half-written folder is removed and the previous version stays live.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    _remove_stale_builds(out)
+    version = "v-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    tmp = out / f".tmp-{version}"
+    tmp.mkdir()
+    try:
+        encoders, counts = fill(tmp)
+        if not (tmp / REJECTS_NAME).exists():
+            (tmp / REJECTS_NAME).write_text("", encoding="utf-8")
         manifest = Manifest(
             format_version=FORMAT_VERSION,
             package_version=shopsearch.__version__,
-            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            fields=config.fields,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            fields=tuple(fields),
             encoders=encoders,
-            counts={"products": len(loaded.products), "rejects": len(loaded.rejects),
-                    "rows": loaded.n_rows, "images": report.n_images},
+            counts=counts,
             files=checksum_tree(tmp),
-            catalog={"path": str(loaded.source), "sha256": sha256_file(Path(loaded.source))},
-            settings={"hnsw_threshold": config.hnsw_threshold},
+            catalog=catalog,
+            settings=settings,
         )
         (tmp / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
         fsync_tree(tmp)
@@ -119,70 +152,115 @@ def build_index(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    finally:
-        if cache is not None:
-            report.cache_hits, report.cache_misses = cache.hits, cache.misses
-            cache.close()
     shutil.copyfile(out / version / REJECTS_NAME, out / f".{REJECTS_NAME}.tmp")
     (out / f".{REJECTS_NAME}.tmp").replace(out / REJECTS_NAME)
     _remove_old_versions(out, keep=version)
-    report.seconds["total"] = time.perf_counter() - t0
-    logger.info("indexed %d products (%d rejected) into %s in %.1fs",
-                report.n_products, len(report.rejects), out, report.seconds["total"])
-    return report
+    return version
+
+
+@dataclass
+class ProductVectors:
+    """Vectors of a batch of products per role, with the batch-local product row of each."""
+
+    docs: list[str] = field(default_factory=list)
+    vectors: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    n_images: int = 0
+    skipped_images: int = 0
+
+
+def encode_products(
+    products: Sequence[Product], text_fields: Sequence[str], with_images: bool,
+    encoders: dict[str, Any], cache: EmbeddingCache | None, seconds: dict[str, float] | None = None,
+) -> ProductVectors:
+    """Embed product texts (role ``text``), images (``image``) and joint image vectors (``joint``).
+
+    ``encoders`` maps role -> encoder; roles missing from it are skipped. Used by the index
+    build and by live updates, so both produce identical vectors.
+    """
+    seconds = {} if seconds is None else seconds
+    out = ProductVectors()
+    n = len(products)
+    if text_fields:
+        out.docs = [product_text(p, text_fields) for p in products]
+        if "text" in encoders:
+            t = time.perf_counter()
+            enc = encoders["text"]
+            keys = [text_key(enc.name, "doc", d) for d in out.docs]
+            out.vectors["text"] = (_embed(cache, keys, out.docs, enc.dim, enc.embed_texts), np.arange(n))
+            seconds["texts"] = time.perf_counter() - t
+    if with_images and "image" in encoders:
+        t = time.perf_counter()
+        paths, rows = [], []
+        for i, p in enumerate(products):
+            for img in p.images:
+                if img.startswith(("http://", "https://")):
+                    out.skipped_images += 1
+                    continue
+                paths.append(img)
+                rows.append(i)
+        if out.skipped_images:
+            logger.warning("%d image URLs were not indexed: fetching remote images is not supported; "
+                           "download them and point the catalog at local files", out.skipped_images)
+        row_arr = np.asarray(rows, dtype=np.int64)
+        enc = encoders["image"]
+        keys = [image_key(enc.name, p) for p in paths]
+        out.vectors["image"] = (_embed(cache, keys, paths, enc.dim, enc.embed_images), row_arr)
+        out.n_images = len(paths)
+        seconds["images"] = time.perf_counter() - t
+        joint = encoders.get("joint")
+        if joint is not None:
+            t = time.perf_counter()
+            jkeys = [image_key(f"{joint.name}@{joint.version}:features", p) for p in paths]
+            feats = _embed(cache, jkeys, paths, joint.feature_dim, joint.image_features)
+            out.vectors["joint"] = (joint.project_images(feats), row_arr)
+            seconds["joint"] = time.perf_counter() - t
+    return out
+
+
+def create_index_encoders(config: IndexConfig) -> dict[str, Any]:
+    """The encoders an index build with ``config`` needs, by role."""
+    common = {"threads": config.threads, "progress": config.progress}
+    encoders: dict[str, Any] = {}
+    if config.text_fields:
+        encoders["text"] = create_encoder(config.text_model, batch_size=64, **common)
+    if config.has_images:
+        encoders["image"] = create_encoder(config.image_model, batch_size=config.batch_size, **common)
+        joint = _load_joint(config, encoders["image"])
+        if joint is not None:
+            encoders["joint"] = joint
+    return encoders
+
+
+def write_version(
+    folder: Path, products: Sequence[Product], docs: Sequence[str] | None,
+    vectors: dict[str, tuple[np.ndarray, np.ndarray]], hnsw_threshold: int,
+) -> None:
+    """Write the product store, lexical index and dense indexes of one version into ``folder``."""
+    write_products(folder / STORE_NAME, products)
+    if docs is not None:
+        LexicalIndex.build(list(docs)).save(folder / "lexical")
+    params = DenseParams(hnsw_threshold=hnsw_threshold)
+    for role, (vecs, rows) in vectors.items():
+        DenseIndex(vecs, rows, len(products), params).save(folder / "dense", role)
 
 
 def _write_version(
     folder: Path, products: Sequence[Product], config: IndexConfig, cache: EmbeddingCache | None,
     report: BuildReport,
 ) -> dict[str, EncoderRef]:
-    write_products(folder / STORE_NAME, products)
-    encoders: dict[str, EncoderRef] = {}
-    dense_dir = folder / "dense"
-    params = DenseParams(hnsw_threshold=config.hnsw_threshold)
-    n = len(products)
-    common = {"threads": config.threads, "progress": config.progress}
+    encoders = create_index_encoders(config)
+    pv = encode_products(products, config.text_fields, config.has_images, encoders, cache, report.seconds)
+    report.n_images, report.skipped_images = pv.n_images, pv.skipped_images
+    write_version(folder, products, pv.docs if config.text_fields else None, pv.vectors, config.hnsw_threshold)
+    return {role: EncoderRef(enc.name, enc.dim, getattr(enc, "version", "")) for role, enc in encoders.items()
+            if role in pv.vectors}
 
-    if config.text_fields:
-        t = time.perf_counter()
-        docs = [product_text(p, config.text_fields) for p in products]
-        LexicalIndex.build(docs).save(folder / "lexical")
-        enc = create_encoder(config.text_model, batch_size=64, **common)
-        vecs = _embed(cache, [text_key(enc.name, "doc", d) for d in docs], docs, enc.dim, enc.embed_texts)  # type: ignore[union-attr]
-        DenseIndex(vecs, np.arange(n), n, params).save(dense_dir, "text")
-        encoders["text"] = EncoderRef(enc.name, enc.dim)
-        report.seconds["texts"] = time.perf_counter() - t
 
-    if config.has_images:
-        t = time.perf_counter()
-        paths, rows = [], []
-        for i, p in enumerate(products):
-            for img in p.images:
-                if img.startswith(("http://", "https://")):
-                    report.skipped_images += 1
-                    continue
-                paths.append(img)
-                rows.append(i)
-        if report.skipped_images:
-            logger.warning("%d image URLs were not indexed: fetching remote images is not supported; "
-                           "download them and point the catalog at local files", report.skipped_images)
-        row_arr = np.asarray(rows, dtype=np.int64)
-        img_enc = create_encoder(config.image_model, batch_size=config.batch_size, **common)
-        keys = [image_key(img_enc.name, p) for p in paths]
-        vecs = _embed(cache, keys, paths, img_enc.dim, img_enc.embed_images)  # type: ignore[union-attr]
-        DenseIndex(vecs, row_arr, n, params).save(dense_dir, "image")
-        encoders["image"] = EncoderRef(img_enc.name, img_enc.dim)
-        report.n_images = len(paths)
-        report.seconds["images"] = time.perf_counter() - t
-        joint = _load_joint(config, img_enc)
-        if joint is not None:
-            t = time.perf_counter()
-            jkeys = [image_key(f"{joint.name}@{joint.version}:features", p) for p in paths]
-            feats = _embed(cache, jkeys, paths, joint.feature_dim, joint.image_features)
-            DenseIndex(joint.project_images(feats), row_arr, n, params).save(dense_dir, "joint")
-            encoders["joint"] = EncoderRef(joint.name, joint.dim, joint.version)
-            report.seconds["joint"] = time.perf_counter() - t
-    return encoders
+def _joint_setting(config: IndexConfig) -> str | None:
+    """The joint model as recorded in the manifest: None, "default", or an absolute path."""
+    if config.joint_model in (None, "default"):
+        return config.joint_model
+    return str(Path(config.joint_model).resolve())
 
 
 def _load_joint(config: IndexConfig, image_encoder: object) -> Any:
@@ -214,6 +292,11 @@ def _remove_stale_builds(out: Path) -> None:
 
 
 def _remove_old_versions(out: Path, keep: str) -> None:
+    """Delete superseded versions and their update logs."""
     for old in out.glob("v-*"):
-        if old.is_dir() and old.name != keep:
+        if old.name == keep or old.name == f"{keep}{WAL_SUFFIX}":
+            continue
+        if old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
+        elif old.name.endswith(WAL_SUFFIX):
+            old.unlink(missing_ok=True)

@@ -92,6 +92,22 @@ class DenseIndex:
                 return prod, best
             want = min(self.vectors.shape[0], want * 4)
 
+    def append(self, vectors: np.ndarray, rows: np.ndarray, n_products: int) -> None:
+        """Add vectors (float32 (m, d)) owned by product positions ``rows``; not thread-safe:
+        the caller holds the write lock."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim or rows.shape != (vectors.shape[0],):
+            raise ValueError(f"append needs float32 (m, {self.dim}) vectors and (m,) rows")
+        self.vectors = np.concatenate([self.vectors, vectors])
+        self.rows = np.concatenate([self.rows, rows.astype(np.int64)])
+        self.n_products = n_products
+        if len(vectors):
+            self.index.add(vectors)
+
+    def vectors_of(self, position: int) -> np.ndarray:
+        """All vectors owned by product ``position``, float32 (m, d)."""
+        return self.vectors[self.rows == position]
+
     def save(self, folder: Path, name: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / f"{name}.vectors.npy", self.vectors)

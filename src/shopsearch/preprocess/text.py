@@ -26,9 +26,11 @@ STOPWORDS: frozenset[str] = frozenset(
 )
 # Words that end in "s" but are not plurals (or whose singular changes meaning in a shop).
 _KEEP_S = frozenset(
-    "dress glass jeans trousers shorts pants leggings tights briefs boxers sunglasses "
-    "overalls dungarees pyjamas capris bus gas lens canvas chess cross kids mens womens "
-    "boys girls sports".split()
+    (
+        "dress glass jeans trousers shorts pants leggings tights briefs boxers sunglasses overalls "
+        "dungarees pyjamas capris bus gas lens canvas chess cross kids mens womens boys girls "
+        "sports"
+    ).split()
 )
 
 _jieba_lock = threading.Lock()

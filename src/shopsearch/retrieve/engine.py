@@ -1,12 +1,15 @@
-"""The search engine over one index version: loads once, answers text, image and mixed queries.
+"""The search engine over one index: loads once, answers text, image and mixed queries.
 
 Signals (each a ranked candidate list, fused with reciprocal rank fusion):
 
 - ``lexical``: BM25 over the indexed text fields (text queries);
 - ``text``: e5 query vector vs product document vectors (text queries);
-- ``joint``: the trained joint model, query text vs product images (text queries), and
-  query image vs product images in the joint space (image queries);
-- ``image``: EfficientNet features, query image vs product images (image queries).
+- ``joint``: the trained joint model, query text vs product images (text queries);
+- ``image`` and ``joint_image``: query image vs product images, in EfficientNet feature space
+  and in the joint space (image queries).
+
+Products live at fixed positions; live updates (:mod:`shopsearch.retrieve.live`) append new
+positions and retire old ones, so a search sees either the old or the new product.
 """
 
 from __future__ import annotations
@@ -33,20 +36,27 @@ from shopsearch.index.manifest import (
 )
 from shopsearch.index.store import STORE_NAME, read_products
 from shopsearch.preprocess.image import ImageInput
+from shopsearch.retrieve.facets import choose_facet_fields, facet_counts, price_buckets
 from shopsearch.retrieve.filters import Filter, FilterIndex, normalize_filters
-from shopsearch.retrieve.fusion import reciprocal_rank_fusion
+from shopsearch.retrieve.fusion import Ranking, reciprocal_rank_fusion
+from shopsearch.retrieve.live import LiveUpdates
+from shopsearch.retrieve.rwlock import RWLock
+from shopsearch.retrieve.suggest import Suggester
 from shopsearch.types import Hit, Product, SearchResult
 
 logger = logging.getLogger(__name__)
 
+Filters = Sequence[str] | Mapping[str, Any] | Sequence[Filter] | None
 
-class Engine:
-    """Search over a loaded index. Thread-safe for concurrent searches."""
+
+class Engine(LiveUpdates):
+    """Search over a loaded index. Thread-safe: concurrent searches, exclusive updates."""
 
     def __init__(
         self, manifest: Manifest, products: list[Product], dense: dict[str, DenseIndex],
         lexical: LexicalIndex | None, config: SearchConfig = SearchConfig(),
         encoders: Mapping[str, Any] | None = None, path: Path | None = None,
+        version_dir: Path | None = None,
     ) -> None:
         self.manifest = manifest
         self.products = products
@@ -54,10 +64,14 @@ class Engine:
         self.lexical = lexical
         self.config = config
         self.path = path
+        self.version_dir = version_dir
+        self.alive = np.ones(len(products), dtype=bool)
         self._positions = {p.id: i for i, p in enumerate(products)}
-        self._filters = FilterIndex(products)
         self._encoders: dict[str, Any] = dict(encoders or {})
-        self._lock = threading.Lock()
+        self._encoder_lock = threading.Lock()
+        self._rw = RWLock()
+        self._update_lock = threading.Lock()
+        self._derived: dict[str, Any] = {}
         for role, enc in self._encoders.items():
             _check_encoder(manifest, role, enc)
 
@@ -66,7 +80,7 @@ class Engine:
         cls, index_dir: str | Path, config: SearchConfig = SearchConfig(), *, verify: bool = True,
         encoders: Mapping[str, Any] | None = None,
     ) -> Engine:
-        """Open the live version of ``index_dir``.
+        """Open the live version of ``index_dir`` and replay its update log.
 
         Refuses (``IndexFormatError``) an index whose format, files or encoders do not match
         what this installation provides. ``encoders`` may pass ready encoder objects by role
@@ -77,13 +91,11 @@ class Engine:
         if verify:
             verify_checksums(version, manifest)
         for role, ref in manifest.encoders.items():
-            if role == "joint":
+            if role == "joint" or (encoders and role in encoders):
                 continue
             try:
                 info = model_info(ref.name)
             except ValueError as exc:
-                if encoders and role in encoders:
-                    continue
                 raise IndexFormatError(f"index {index_dir} was built with {role} encoder {ref.name!r}: {exc}") from None
             if info.dim != ref.dim:
                 raise IndexFormatError(
@@ -98,46 +110,110 @@ class Engine:
             role: DenseIndex.load(version / "dense", role, len(products), params)
             for role in ("text", "image", "joint") if role in manifest.encoders
         }
-        lexical = None
-        if (version / "lexical").is_dir():
-            lexical = LexicalIndex.load(version / "lexical", len(products))
-        engine = cls(manifest, products, dense, lexical, config, encoders, Path(index_dir))
-        logger.info("loaded index %s (%d products, signals: %s)", index_dir, len(products),
+        lexical = LexicalIndex.load(version / "lexical") if (version / "lexical").is_dir() else None
+        engine = cls(manifest, products, dense, lexical, config, encoders, Path(index_dir), version)
+        engine._replay()
+        logger.info("loaded index %s (%d products, signals: %s)", index_dir, engine.size,
                     ", ".join(sorted(dense)) + (", lexical" if lexical else ""))
         return engine
+
+    # -- state derived from the product list, rebuilt lazily after updates ------------------
+    def _invalidate(self) -> None:
+        self._derived = {}
+
+    def _get(self, name: str) -> Any:
+        value = self._derived.get(name)
+        if value is None:
+            alive = [p for p, ok in zip(self.products, self.alive) if ok]
+            if name == "filters":
+                value = FilterIndex(self.products)
+            elif name == "facet_fields":
+                value = choose_facet_fields(alive)
+            elif name == "price_edges":
+                value = price_buckets(np.array([p.price for p in alive if p.price is not None], float))
+            elif name == "suggester":
+                value = Suggester(alive)
+            else:  # pragma: no cover
+                raise KeyError(name)
+            self._derived[name] = value
+        return value
+
+    @property
+    def size(self) -> int:
+        """Number of live products."""
+        return int(self.alive.sum())
+
+    @property
+    def image_dirs(self) -> tuple[Path, ...]:
+        """Folders holding the catalog's local product images (what a service may serve)."""
+        dirs = self._derived.get("image_dirs")
+        if dirs is None:
+            dirs = tuple(sorted({Path(img).parent.resolve() for p in self.products for img in p.images
+                                 if not img.startswith(("http://", "https://"))}))
+            self._derived["image_dirs"] = dirs
+        return dirs
 
     # -- encoders, created on first use ---------------------------------------------------
     def _encoder(self, role: str) -> Any:
         enc = self._encoders.get(role)
         if enc is not None:
             return enc
-        with self._lock:
+        with self._encoder_lock:
             enc = self._encoders.get(role)
             if enc is None:
                 ref = self.manifest.encoders[role]
                 if role == "joint":
-                    enc = _load_joint_for(ref, self._encoder("image"))
+                    enc = _load_joint_for(ref, self.manifest, self._encoder("image"))
                 else:
                     enc = create_encoder(ref.name)
                 _check_encoder(self.manifest, role, enc)
                 self._encoders[role] = enc
         return enc
 
-    # -- search -----------------------------------------------------------------------------
+    def warmup(self) -> None:
+        """Load every encoder and derived structure now rather than on the first query."""
+        for role in self.manifest.encoders:
+            self._encoder(role)
+        with self._rw.read():
+            for name in ("filters", "facet_fields", "price_edges", "suggester"):
+                self._get(name)
+        if self.lexical is not None:
+            self.lexical.search("warmup 预热", 1)
+
+    # -- reading ----------------------------------------------------------------------------
     def product(self, product_id: str) -> Product | None:
         pos = self._positions.get(product_id)
         return None if pos is None else self.products[pos]
 
+    def suggest(self, prefix: str, k: int = 10) -> list[str]:
+        """Autocomplete ``prefix`` from product titles, attribute values and brands."""
+        with self._rw.read():
+            return self._get("suggester").suggest(prefix, k)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and sizes: live products, vectors per signal, bytes on disk."""
+        disk = 0
+        if self.path is not None:
+            disk = sum(f.stat().st_size for f in Path(self.path).rglob("*") if f.is_file())
+        return {
+            "products": self.size,
+            "positions": len(self.products),
+            "vectors": {role: int(d.vectors.shape[0]) for role, d in self.dense.items()},
+            "bytes_on_disk": disk,
+            "version": self.version_dir.name if self.version_dir else None,
+        }
+
     def search(
         self, text: str | None = None, image: ImageInput | None = None, k: int = 10,
-        filters: Sequence[str] | Mapping[str, Any] | Sequence[Filter] | None = None,
-        weights: Mapping[str, float] | None = None,
+        filters: Filters = None, weights: Mapping[str, float] | None = None, *,
+        offset: int = 0, facets: bool = True,
     ) -> SearchResult:
         """Rank products for a text query, an image query, or both.
 
         ``filters``: "key=value"-style strings or a JSON-style mapping (see
         :mod:`shopsearch.retrieve.filters`). ``weights`` override per-signal RRF weights.
-        Each hit carries its per-signal (score, rank) in ``signals``.
+        ``offset`` pages through the results. Each hit carries its per-signal (score, rank);
+        ``facets`` counts values over every matching candidate.
         """
         t0 = time.perf_counter()
         if text is not None and not isinstance(text, str):
@@ -145,61 +221,113 @@ class Engine:
         text = text.strip() if text else None
         if not text and image is None:
             raise ValueError("a search needs text, an image, or both")
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        allowed = self._filters.mask(normalize_filters(filters))
-        n_cand = max(self.config.candidates, k)
-        rankings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        _check_page(k, offset)
+        queries: dict[str, np.ndarray] = {}
         if text:
-            if self.lexical is not None:
-                rankings["lexical"] = self.lexical.search(text, n_cand, allowed)
-            if "text" in self.dense:
-                q = self._encoder("text").embed_queries([text])[0]
-                rankings["text"] = self.dense["text"].search(q, n_cand, allowed)
-            if "joint" in self.dense:
-                q = self._encoder("joint").embed_queries([text])[0]
-                rankings["joint"] = self.dense["joint"].search(q, n_cand, allowed)
+            for role in ("text", "joint"):
+                if role in self.dense:
+                    queries[role] = self._encoder(role).embed_queries([text])[0]
         if image is not None:
-            if "image" in self.dense:
-                q = self._encoder("image").embed_images([image])[0]
-                rankings["image"] = self.dense["image"].search(q, n_cand, allowed)
-            if "joint" in self.dense:
-                q = self._encoder("joint").embed_images([image])[0]
-                rankings["joint_image"] = self.dense["joint"].search(q, n_cand, allowed)
-            if not rankings or set(rankings) == {"lexical", "text"}:
+            roles = [r for r in ("image", "joint") if r in self.dense]
+            if not roles:
                 raise ValueError(f"index {self.path} has no image vectors; re-index with the image field")
-        if not rankings:
-            raise ValueError(f"index {self.path} has no signal that can answer a text query")
+            for role in roles:
+                queries[role if role == "image" else "joint_image"] = self._encoder(role).embed_images([image])[0]
+        with self._rw.read():
+            allowed = self._allowed(filters)
+            n_cand = max(self.config.candidates, k + offset)
+            rankings: dict[str, Ranking] = {}
+            if text and self.lexical is not None:
+                rankings["lexical"] = self.lexical.search(text, n_cand, allowed)
+            for signal, q in queries.items():
+                role = "joint" if signal == "joint_image" else signal
+                rankings[signal] = self.dense[role].search(q, n_cand, allowed)
+            if not rankings:
+                raise ValueError(f"index {self.path} has no signal that can answer a text query")
+            return self._fuse(rankings, k, offset, facets, weights, t0)
+
+    def similar(
+        self, product_id: str, k: int = 10, filters: Filters = None, *, offset: int = 0,
+        facets: bool = False,
+    ) -> SearchResult:
+        """Products like ``product_id``, from its own stored vectors (no model call); itself excluded.
+
+        Raises ``KeyError`` for an unknown id.
+        """
+        t0 = time.perf_counter()
+        _check_page(k, offset)
+        with self._rw.read():
+            pos = self._positions.get(product_id)
+            if pos is None:
+                raise KeyError(product_id)
+            allowed = self._allowed(filters)
+            allowed = self.alive.copy() if allowed is None else allowed
+            allowed[pos] = False
+            n_cand = max(self.config.candidates, k + offset)
+            rankings: dict[str, Ranking] = {}
+            for role in ("joint", "image", "text"):
+                if role in self.dense:
+                    vecs = self.dense[role].vectors_of(pos)
+                    if len(vecs):
+                        rankings[role] = self.dense[role].search(vecs.mean(axis=0), n_cand, allowed)
+            if not rankings:
+                raise ValueError(f"product {product_id!r} has no stored vectors to compare")
+            return self._fuse(rankings, k, offset, facets, None, t0)
+
+    def _allowed(self, filters: Filters) -> np.ndarray | None:
+        """Bool mask of live products passing ``filters``; None when everything is allowed."""
+        mask = self._get("filters").mask(normalize_filters(filters))
+        if mask is None:
+            return None if self.alive.all() else self.alive
+        return mask & self.alive
+
+    def _fuse(
+        self, rankings: dict[str, Ranking], k: int, offset: int, facets: bool,
+        weights: Mapping[str, float] | None, t0: float,
+    ) -> SearchResult:
         w = dict(self.config.weights)
         w.update(weights or {})
         fused = reciprocal_rank_fusion(rankings, k=self.config.rrf_k, weights=w)
-        hits = [Hit(self.products[p].id, s, self.products[p], d) for p, s, d in fused[:k]]
+        page = fused[offset:offset + k]
+        hits = [Hit(self.products[p].id, s, self.products[p], d) for p, s, d in page]
+        counts = {}
+        if facets:
+            counts = facet_counts(self.products, [p for p, _, _ in fused], self._get("facet_fields"),
+                                  self._get("price_edges"))
         return SearchResult(
-            hits=hits, took_ms=(time.perf_counter() - t0) * 1000,
-            signals_used=tuple(rankings), total_candidates=len(fused),
+            hits=hits, took_ms=(time.perf_counter() - t0) * 1000, signals_used=tuple(rankings),
+            total_candidates=len(fused), offset=offset, facets=counts,
         )
+
+
+def _check_page(k: int, offset: int) -> None:
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise ValueError(f"offset must be a non-negative integer, got {offset!r}")
 
 
 def _check_encoder(manifest: Manifest, role: str, enc: Any) -> None:
     ref = manifest.encoders.get(role)
     if ref is None:
         raise IndexFormatError(f"the index has no {role!r} vectors; cannot use a {role} encoder")
-    if enc.name != ref.name or enc.dim != ref.dim or (ref.version and getattr(enc, "version", "") != ref.version):
+    version = str(getattr(enc, "version", ""))
+    if enc.name != ref.name or enc.dim != ref.dim or (ref.version and version != ref.version):
         raise IndexFormatError(
             f"{role} encoder mismatch: index built with {ref.name!r} (dim {ref.dim}"
             f"{', version ' + ref.version if ref.version else ''}), got {enc.name!r} (dim {enc.dim}"
-            f"{', version ' + str(getattr(enc, 'version', '')) if ref.version else ''}); "
-            "rebuild the index or pass the matching model"
+            f"{', version ' + version if ref.version else ''}); rebuild the index or pass the matching model"
         )
 
 
-def _load_joint_for(ref: Any, image_encoder: Any) -> Any:
-    from shopsearch.encode.joint import JointEncoder, default_model_dir
+def _load_joint_for(ref: Any, manifest: Manifest, image_encoder: Any) -> Any:
+    from shopsearch.encode.joint import JointEncoder
 
-    default = JointEncoder.load(None, image_encoder=image_encoder)
-    if default.name == ref.name:
-        return default
-    raise IndexFormatError(
-        f"the index was built with joint model {ref.name!r}; this installation ships "
-        f"{default.name!r} (at {default_model_dir()}); pass encoders={{'joint': JointEncoder.load(DIR)}}"
-    )
+    configured = manifest.settings.get("joint_model")
+    model_dir = None if configured in (None, "default") else Path(configured)
+    if model_dir is not None and not model_dir.is_dir():
+        raise IndexFormatError(
+            f"the index was built with the joint model at {model_dir}, which no longer exists; "
+            "pass encoders={'joint': JointEncoder.load(DIR)} or rebuild the index"
+        )
+    return JointEncoder.load(model_dir, image_encoder=image_encoder)

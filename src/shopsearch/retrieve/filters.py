@@ -40,9 +40,9 @@ class Filter:
     value: Any
 
     def __post_init__(self) -> None:
-        if self.op in ("lt", "le", "gt", "ge"):
-            if isinstance(self.value, bool) or not isinstance(self.value, (int, float)) or math.isnan(self.value):
-                raise FilterError(f"filter {self.key}: {self.op} needs a number, got {self.value!r}")
+        numeric = isinstance(self.value, (int, float)) and not isinstance(self.value, bool)
+        if self.op in ("lt", "le", "gt", "ge") and (not numeric or math.isnan(self.value)):
+            raise FilterError(f"filter {self.key}: {self.op} needs a number, got {self.value!r}")
 
 
 def parse_filter(text: str) -> Filter:

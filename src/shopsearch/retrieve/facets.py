@@ -1,0 +1,99 @@
+"""Facet counts over a set of matching products, and the choice of facet fields."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from shopsearch.types import Product
+
+# Attributes with more distinct values than this are identifiers or free text, not facets.
+MAX_FACET_VALUES = 60
+PRICE_FACET = "price"
+
+
+def choose_facet_fields(products: Sequence[Product], max_values: int = MAX_FACET_VALUES) -> tuple[str, ...]:
+    """Facet fields for a catalog: brand, low-cardinality text attributes, price, category levels.
+
+    Numbers-only attributes (years, sizes) are left out except price, which gets buckets.
+    """
+    values: dict[str, set[str]] = {}
+    numeric: set[str] = set()
+    for p in products:
+        for key, value in p.attributes.items():
+            if isinstance(value, str):
+                values.setdefault(key, set()).add(value)
+            else:
+                numeric.add(key)
+    fields = []
+    if any(p.brand for p in products):
+        fields.append("brand")
+    fields += [k for k, v in values.items() if 1 < len(v) <= max_values and k not in numeric]
+    if not fields and any(p.category for p in products):
+        fields.append("category")
+    if any(p.price is not None for p in products):
+        fields.append(PRICE_FACET)
+    return tuple(fields)
+
+
+def price_buckets(prices: np.ndarray) -> list[float]:
+    """Round bucket edges (about five buckets) spanning the catalog's price range."""
+    prices = prices[np.isfinite(prices)]
+    if prices.size == 0:
+        return []
+    hi = float(np.quantile(prices, 0.95))
+    if hi <= 0:
+        return []
+    base = 10 ** np.floor(np.log10(hi / 5))
+    step = float(min((base * m for m in (1, 2, 5, 10)), key=lambda s: abs(hi / s - 5)))
+    return [step * i for i in range(1, 6) if step * i < float(prices.max())]
+
+
+def facet_counts(
+    products: Sequence[Product], positions: Sequence[int], fields: Sequence[str], edges: Sequence[float],
+    max_values: int = 20,
+) -> dict[str, list[tuple[str, int]]]:
+    """For each facet field, (value, count) over ``positions``, most frequent first."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for field in fields:
+        counts: Counter[str] = Counter()
+        for pos in positions:
+            p = products[pos]
+            if field == PRICE_FACET:
+                if p.price is not None:
+                    counts[_bucket(p.price, edges)] += 1
+            elif field == "brand":
+                if p.brand:
+                    counts[p.brand] += 1
+            elif field == "category":
+                if p.category:
+                    counts[p.category[-1]] += 1
+            else:
+                value = p.attributes.get(field)
+                if value is not None:
+                    counts[str(value)] += 1
+        if counts:
+            if field == PRICE_FACET:
+                out[field] = sorted(counts.items(), key=lambda kv: _bucket_start(kv[0]))
+            else:
+                out[field] = counts.most_common(max_values)
+    return out
+
+
+def _bucket(price: float, edges: Sequence[float]) -> str:
+    lo = 0.0
+    for edge in edges:
+        if price < edge:
+            return f"{_fmt(lo)}-{_fmt(edge)}"
+        lo = edge
+    return f"{_fmt(lo)}+"
+
+
+def _bucket_start(label: str) -> float:
+    return float(label.rstrip("+").split("-")[0])
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"

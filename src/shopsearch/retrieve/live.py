@@ -1,0 +1,184 @@
+"""Live updates of a loaded index: upsert, delete, compact, all crash-safe.
+
+An update is embedded first (outside any lock), then written to the version's write-ahead
+log (fsync), then applied in memory under the engine's write lock: new or re-embedded
+products get new positions and the old position is retired, so a concurrent search sees
+either the old or the new product. Metadata-only changes (price, stock, any field that is not
+indexed text or an image) replace the product object in place with no model call.
+``compact()`` folds everything into a fresh index version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from shopsearch.encode.cache import EmbeddingCache
+from shopsearch.index.wal import WriteAheadLog, decode_array, encode_array
+from shopsearch.preprocess.text import product_text
+from shopsearch.types import Product
+
+if TYPE_CHECKING:
+    from shopsearch.retrieve.engine import Engine
+
+logger = logging.getLogger(__name__)
+
+
+class LiveUpdates:
+    """Mixin of :class:`shopsearch.retrieve.engine.Engine` holding the write path."""
+
+    _cache: EmbeddingCache | None = None
+
+    @property
+    def _wal(self: Engine) -> WriteAheadLog:
+        from shopsearch.index.builder import WAL_SUFFIX
+
+        if self.path is None or self.version_dir is None:
+            raise RuntimeError("this engine was not loaded from an index directory; it cannot take updates")
+        return WriteAheadLog(Path(self.path) / f"{self.version_dir.name}{WAL_SUFFIX}")
+
+    def _text_fields(self: Engine) -> tuple[str, ...]:
+        return tuple(f for f in self.manifest.fields if f != "image")
+
+    def upsert(self: Engine, products: Sequence[Product]) -> dict[str, int]:
+        """Add or replace ``products`` (validated :class:`Product` records); durable on return.
+
+        Returns counts: ``added``, ``replaced`` (re-embedded), ``metadata`` (no re-embedding).
+        """
+        products = list(products)
+        ids = [p.id for p in products]
+        if len(set(ids)) != len(ids):
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            raise ValueError(f"upsert: duplicate ids in one batch: {', '.join(dup)}")
+        fields = self._text_fields()
+        meta_only, embed = [], []
+        for p in products:
+            old = self.product(p.id)
+            same = old is not None and old.images == p.images and (
+                not fields or product_text(old, fields) == product_text(p, fields))
+            (meta_only if same else embed).append(p)
+        record: dict[str, Any] = {"op": "upsert", "products": [p.to_dict() for p in embed]}
+        if embed:
+            from shopsearch.index.builder import encode_products
+
+            roles = {role: self._encoder(role) for role in self.manifest.encoders}
+            pv = encode_products(embed, fields, "image" in self.manifest.fields, roles, self._cache)
+            record["vectors"] = {role: {"rows": rows.tolist(), "data": encode_array(vecs)}
+                                 for role, (vecs, rows) in pv.vectors.items()}
+        replaced = sum(1 for p in embed if p.id in self._positions)
+        with self._update_lock:  # log order == apply order
+            if embed:
+                self._wal.append(record)
+            if meta_only:
+                self._wal.append({"op": "meta", "products": [p.to_dict() for p in meta_only]})
+            with self._rw.write():
+                if embed:
+                    self._apply_upsert(record)
+                if meta_only:
+                    self._apply_meta(meta_only)
+        return {"added": len(embed) - replaced, "replaced": replaced, "metadata": len(meta_only)}
+
+    def delete(self: Engine, ids: Sequence[str]) -> int:
+        """Delete products by id; unknown ids are ignored. Returns how many were deleted."""
+        known = [i for i in dict.fromkeys(ids) if i in self._positions]
+        if known:
+            with self._update_lock:
+                self._wal.append({"op": "delete", "ids": known})
+                with self._rw.write():
+                    self._apply_delete(known)
+        return len(known)
+
+    def _apply_upsert(self: Engine, record: dict[str, Any]) -> None:
+        products = [Product.from_dict(d) for d in record["products"]]
+        base = len(self.products)
+        for p in products:
+            old = self._positions.get(p.id)
+            if old is not None:
+                self.alive[old] = False
+        self.products.extend(products)
+        self.alive = np.concatenate([self.alive, np.ones(len(products), bool)])
+        for i, p in enumerate(products):
+            self._positions[p.id] = base + i
+        for role, data in record.get("vectors", {}).items():
+            if role in self.dense:
+                rows = np.asarray(data["rows"], dtype=np.int64) + base
+                self.dense[role].append(decode_array(data["data"]), rows, len(self.products))
+        for role in self.dense:
+            self.dense[role].n_products = len(self.products)
+        if self.lexical is not None:
+            fields = self._text_fields()
+            for i, p in enumerate(products):
+                self.lexical.add(base + i, product_text(p, fields))
+        self._invalidate()
+
+    def _apply_meta(self: Engine, products: Sequence[Product]) -> None:
+        for p in products:
+            pos = self._positions.get(p.id)
+            if pos is not None:
+                self.products[pos] = p
+        self._invalidate()
+
+    def _apply_delete(self: Engine, ids: Sequence[str]) -> None:
+        for i in ids:
+            pos = self._positions.pop(i, None)
+            if pos is not None:
+                self.alive[pos] = False
+        self._invalidate()
+
+    def _replay(self: Engine) -> None:
+        n = 0
+        for record in self._wal.replay():
+            op = record.get("op")
+            if op == "upsert":
+                self._apply_upsert(record)
+            elif op == "meta":
+                self._apply_meta([Product.from_dict(d) for d in record["products"]])
+            elif op == "delete":
+                self._apply_delete(record["ids"])
+            else:
+                raise ValueError(f"{self._wal.path}: unknown update record {op!r}")
+            n += 1
+        if n:
+            logger.info("replayed %d updates from %s", n, self._wal.path.name)
+
+    def compact(self: Engine) -> str:
+        """Write the live products and their vectors as a new index version (no re-embedding),
+        switch to it, and drop the update log. Returns the new version name."""
+        from shopsearch.index.builder import REJECTS_NAME, publish_version, write_version
+
+        if self.path is None:
+            raise RuntimeError("this engine was not loaded from an index directory")
+        with self._update_lock, self._rw.write():
+            keep = np.flatnonzero(self.alive)
+            new_pos = np.full(len(self.products), -1, dtype=np.int64)
+            new_pos[keep] = np.arange(len(keep))
+            products = [self.products[i] for i in keep]
+            vectors = {}
+            for role, d in self.dense.items():
+                sel = self.alive[d.rows]
+                vectors[role] = (d.vectors[sel], new_pos[d.rows[sel]])
+            fields = self._text_fields()
+            docs = [product_text(p, fields) for p in products] if self.lexical is not None else None
+            old_rejects = (self.version_dir / REJECTS_NAME) if self.version_dir else None
+
+            def fill(folder: Path) -> tuple[dict[str, Any], dict[str, int]]:
+                write_version(folder, products, docs, vectors,
+                              int(self.manifest.settings.get("hnsw_threshold", 100_000)))
+                if old_rejects is not None and old_rejects.is_file():
+                    (folder / REJECTS_NAME).write_bytes(old_rejects.read_bytes())
+                counts = dict(self.manifest.counts, products=len(products),
+                              images=int(vectors["image"][0].shape[0]) if "image" in vectors else 0)
+                return dict(self.manifest.encoders), counts
+
+            version = publish_version(Path(self.path), fill, fields=self.manifest.fields,
+                                      catalog=self.manifest.catalog, settings=self.manifest.settings)
+            fresh = type(self).load(self.path, self.config, encoders=self._encoders)
+            for name in ("manifest", "products", "dense", "lexical", "version_dir", "alive", "_positions"):
+                setattr(self, name, getattr(fresh, name))
+            self._invalidate()
+        logger.info("compacted %s into %s (%d products)", self.path, version, len(products))
+        return version
