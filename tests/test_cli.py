@@ -24,7 +24,8 @@ def test_index_search_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["search", str(out), "black formal shoes", "--k", "3", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["hits"][0]["product_id"] == "p3"
-    assert set(result["hits"][0]["signals"]) == {"lexical", "text"}
+    assert set(result["hits"][0]["signals"]) == {"lexical", "text", "attributes"}
+    assert result["parsed"]["constraints"][0]["value"] == "Black"
 
     assert main(["search", str(out), "tshirt", "--filter", "gender=Women", "--k", "5"]) == 0
     text = capsys.readouterr().out

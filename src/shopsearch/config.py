@@ -95,22 +95,31 @@ class IndexConfig:
 
 
 FusionMethod = Literal["rrf"]
+ConstraintMode = Literal["boost", "filter", "off"]
+CONSTRAINT_MODES: tuple[str, ...] = ("boost", "filter", "off")
 
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Query-time settings: candidates per signal, RRF constant, per-signal weights."""
+    """Query-time settings: candidates per signal, RRF constant, per-signal weights, and how
+    parsed query constraints act ("boost": ranked up, "filter": hard filters, "off")."""
 
     candidates: int = 100
     rrf_k: int = 60
     weights: dict[str, float] = field(default_factory=dict)
     fusion: FusionMethod = "rrf"
+    constraints: ConstraintMode = "boost"
+    constraint_boost: float = 0.05
 
     def __post_init__(self) -> None:
         if self.candidates < 1:
             raise ValueError(f"SearchConfig.candidates must be >= 1, got {self.candidates}")
         if self.rrf_k < 0:
             raise ValueError(f"SearchConfig.rrf_k must be >= 0, got {self.rrf_k}")
+        if self.constraints not in CONSTRAINT_MODES:
+            raise ValueError(f"SearchConfig.constraints must be one of {CONSTRAINT_MODES}, got {self.constraints!r}")
+        if not self.constraint_boost >= 0:
+            raise ValueError(f"SearchConfig.constraint_boost must be >= 0, got {self.constraint_boost}")
         for name, w in self.weights.items():
             if not w >= 0:
                 raise ValueError(f"SearchConfig.weights[{name!r}] must be >= 0, got {w}")

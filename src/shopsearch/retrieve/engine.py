@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from shopsearch.config import SearchConfig
+from shopsearch.config import CONSTRAINT_MODES, ConstraintMode, SearchConfig
 from shopsearch.encode import create_encoder, model_info
 from shopsearch.index.dense import DenseIndex, DenseParams
 from shopsearch.index.lexical import LexicalIndex
@@ -36,6 +36,8 @@ from shopsearch.index.manifest import (
 )
 from shopsearch.index.store import STORE_NAME, read_products
 from shopsearch.preprocess.image import ImageInput
+from shopsearch.preprocess.query import ParsedQuery, QueryParser
+from shopsearch.retrieve.constraints import constraint_ranking
 from shopsearch.retrieve.facets import choose_facet_fields, facet_counts, price_buckets
 from shopsearch.retrieve.filters import Filter, FilterIndex, normalize_filters
 from shopsearch.retrieve.fusion import Ranking, reciprocal_rank_fusion
@@ -133,6 +135,8 @@ class Engine(LiveUpdates):
                 value = price_buckets(np.array([p.price for p in alive if p.price is not None], float))
             elif name == "suggester":
                 value = Suggester(alive)
+            elif name == "parser":
+                value = _make_parser(alive, self._get("facet_fields"))
             else:  # pragma: no cover
                 raise KeyError(name)
             self._derived[name] = value
@@ -175,7 +179,7 @@ class Engine(LiveUpdates):
         for role in self.manifest.encoders:
             self._encoder(role)
         with self._rw.read():
-            for name in ("filters", "facet_fields", "price_edges", "suggester"):
+            for name in ("filters", "facet_fields", "price_edges", "suggester", "parser"):
                 self._get(name)
         if self.lexical is not None:
             self.lexical.search("warmup 预热", 1)
@@ -206,14 +210,17 @@ class Engine(LiveUpdates):
     def search(
         self, text: str | None = None, image: ImageInput | None = None, k: int = 10,
         filters: Filters = None, weights: Mapping[str, float] | None = None, *,
-        offset: int = 0, facets: bool = True,
+        offset: int = 0, facets: bool = True, constraints: ConstraintMode | None = None,
     ) -> SearchResult:
         """Rank products for a text query, an image query, or both.
 
         ``filters``: "key=value"-style strings or a JSON-style mapping (see
         :mod:`shopsearch.retrieve.filters`). ``weights`` override per-signal RRF weights.
         ``offset`` pages through the results. Each hit carries its per-signal (score, rank);
-        ``facets`` counts values over every matching candidate.
+        ``facets`` counts values over every matching candidate. The text is parsed into
+        constraints (colour, gender, category, price...; returned in ``result.parsed``) that
+        rank matching products up (``constraints="boost"``, the default), act as hard filters
+        (``"filter"``) or are ignored (``"off"``).
         """
         t0 = time.perf_counter()
         if text is not None and not isinstance(text, str):
@@ -222,11 +229,18 @@ class Engine(LiveUpdates):
         if not text and image is None:
             raise ValueError("a search needs text, an image, or both")
         _check_page(k, offset)
+        mode = constraints or self.config.constraints
+        if mode not in CONSTRAINT_MODES:
+            raise ValueError(f"constraints must be one of {', '.join(CONSTRAINT_MODES)}, got {mode!r}")
+        parsed: ParsedQuery | None = None
         queries: dict[str, np.ndarray] = {}
         if text:
-            for role in ("text", "joint"):
-                if role in self.dense:
-                    queries[role] = self._encoder(role).embed_queries([text])[0]
+            with self._rw.read():
+                parsed = self._get("parser").parse(text)
+            if "text" in self.dense:
+                queries["text"] = self._encoder("text").embed_queries([parsed.normalized])[0]
+            if "joint" in self.dense:
+                queries["joint"] = self._encoder("joint").embed_queries([text])[0]
         if image is not None:
             roles = [r for r in ("image", "joint") if r in self.dense]
             if not roles:
@@ -235,16 +249,28 @@ class Engine(LiveUpdates):
                 queries[role if role == "image" else "joint_image"] = self._encoder(role).embed_images([image])[0]
         with self._rw.read():
             allowed = self._allowed(filters)
+            boost = None
+            if parsed is not None and parsed.constraints and mode != "off":
+                fraction = constraint_ranking(parsed.constraints, self._get("filters"), self.alive)
+                if mode == "filter":
+                    full = fraction >= 1.0 - 1e-9
+                    allowed = full if allowed is None else allowed & full
+                else:
+                    boost = fraction if allowed is None else np.where(allowed, fraction, 0.0)
             n_cand = max(self.config.candidates, k + offset)
             rankings: dict[str, Ranking] = {}
-            if text and self.lexical is not None:
-                rankings["lexical"] = self.lexical.search(text, n_cand, allowed)
+            if parsed is not None and self.lexical is not None:
+                lexical_text = text if parsed.normalized == text else f"{text} {parsed.normalized}"
+                rankings["lexical"] = self.lexical.search(lexical_text, n_cand, allowed)
             for signal, q in queries.items():
                 role = "joint" if signal == "joint_image" else signal
                 rankings[signal] = self.dense[role].search(q, n_cand, allowed)
+            if boost is not None and boost.any():
+                top = np.argsort(-boost, kind="stable")[: min(n_cand, int(np.count_nonzero(boost)))]
+                rankings["attributes"] = (top.astype(np.int64), boost[top].astype(np.float32))
             if not rankings:
                 raise ValueError(f"index {self.path} has no signal that can answer a text query")
-            return self._fuse(rankings, k, offset, facets, weights, t0)
+            return self._fuse(rankings, k, offset, facets, weights, t0, boost, parsed)
 
     def similar(
         self, product_id: str, k: int = 10, filters: Filters = None, *, offset: int = 0,
@@ -283,11 +309,17 @@ class Engine(LiveUpdates):
 
     def _fuse(
         self, rankings: dict[str, Ranking], k: int, offset: int, facets: bool,
-        weights: Mapping[str, float] | None, t0: float,
+        weights: Mapping[str, float] | None, t0: float, boost: np.ndarray | None = None,
+        parsed: ParsedQuery | None = None,
     ) -> SearchResult:
         w = dict(self.config.weights)
         w.update(weights or {})
         fused = reciprocal_rank_fusion(rankings, k=self.config.rrf_k, weights=w)
+        if boost is not None:
+            # Constraint boost: products matching more of the parsed constraints move up.
+            b = self.config.constraint_boost
+            fused = sorted(((p, s + b * float(boost[p]), d) for p, s, d in fused),
+                           key=lambda x: (-x[1], min(r for _, r in x[2].values()), x[0]))
         page = fused[offset:offset + k]
         hits = [Hit(self.products[p].id, s, self.products[p], d) for p, s, d in page]
         counts = {}
@@ -297,7 +329,23 @@ class Engine(LiveUpdates):
         return SearchResult(
             hits=hits, took_ms=(time.perf_counter() - t0) * 1000, signals_used=tuple(rankings),
             total_candidates=len(fused), offset=offset, facets=counts,
+            parsed=parsed.to_dict() if parsed is not None else None,
         )
+
+
+def _make_parser(products: Sequence[Product], facet_fields: Sequence[str]) -> QueryParser:
+    """A query parser over the catalog's own vocabulary (facet attributes and brands)."""
+    vocabulary: dict[str, set[str]] = {}
+    for p in products:
+        for f in facet_fields:
+            if f == "brand" and p.brand:
+                vocabulary.setdefault("brand", set()).add(p.brand)
+            elif isinstance(p.attributes.get(f), str):
+                vocabulary.setdefault(f, set()).add(str(p.attributes[f]))
+    prices = np.array([p.price for p in products if p.price is not None], dtype=float)
+    cheap = float(np.quantile(prices, 0.25)) if prices.size else None
+    expensive = float(np.quantile(prices, 0.9)) if prices.size else None
+    return QueryParser(vocabulary, cheap_price=cheap, expensive_price=expensive)
 
 
 def _check_page(k: int, offset: int) -> None:

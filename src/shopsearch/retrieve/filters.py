@@ -131,7 +131,7 @@ class FilterIndex:
     """Evaluates filters over a fixed product list; per-key value columns are built once."""
 
     def __init__(self, products: Sequence[Product]) -> None:
-        self._products = products
+        self.products = products
         self._columns: dict[str, list[Any]] = {}
         keys: set[str] = set(_TOP_LEVEL)
         for p in products:
@@ -141,7 +141,7 @@ class FilterIndex:
     def _column(self, key: str) -> list[Any]:
         col = self._columns.get(key)
         if col is None:
-            col = [_value(p, key) for p in self._products]
+            col = [_value(p, key) for p in self.products]
             self._columns[key] = col
         return col
 
@@ -149,7 +149,7 @@ class FilterIndex:
         """Bool mask (n_products,) of products passing every filter; None when no filters."""
         if not filters:
             return None
-        mask = np.ones(len(self._products), dtype=bool)
+        mask = np.ones(len(self.products), dtype=bool)
         for f in filters:
             if f.key not in self.keys:
                 raise FilterError(
