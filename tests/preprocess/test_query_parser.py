@@ -45,7 +45,8 @@ def _c(parser: QueryParser, text: str) -> list[tuple[str, object, str]]:
         # Chinese, through the bilingual lexicon
         ("男士黑色T恤", [("gender", "Men", "eq"), ("base_colour", "Black", "eq"), ("article_type", "Tshirts", "eq")]),
         ("粉色连衣裙", [("base_colour", "Pink", "eq"), ("article_type", "Dresses", "eq")]),
-        ("女士手提包 200元以下", [("price", 200.0, "le"), ("gender", "Women", "eq"), ("article_type", "Handbags", "eq")]),
+        ("女士手提包 200元以下", [("price", 200.0, "le"), ("gender", "Women", "eq"),
+                             ("article_type", "Handbags", "eq")]),
         ("蓝色牛仔裤 100-300元", [("price", (100.0, 300.0), "range"), ("base_colour", "Blue", "eq"),
                                 ("article_type", "Jeans", "eq")]),
         ("便宜的运动鞋", [("price", 25.0, "le"), ("article_type", "Sports Shoes", "eq")]),
