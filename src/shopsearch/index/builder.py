@@ -211,7 +211,7 @@ def encode_products(
         if joint is not None:
             t = time.perf_counter()
             jkeys = [image_key(f"{joint.name}@{joint.version}:features", p) for p in paths]
-            feats = _embed(cache, jkeys, paths, joint.feature_dim, joint.image_features)
+            feats = _embed(cache, jkeys, paths, joint.image_feature_dim, joint.image_features)
             out.vectors["joint"] = (joint.project_images(feats), row_arr)
             seconds["joint"] = time.perf_counter() - t
     return out

@@ -49,6 +49,7 @@ from shopsearch.types import Hit, Product, SearchResult
 logger = logging.getLogger(__name__)
 
 Filters = Sequence[str] | Mapping[str, Any] | Sequence[Filter] | None
+SIGNALS: tuple[str, ...] = ("lexical", "text", "joint", "image", "joint_image", "attributes")
 
 
 class Engine(LiveUpdates):
@@ -211,6 +212,7 @@ class Engine(LiveUpdates):
         self, text: str | None = None, image: ImageInput | None = None, k: int = 10,
         filters: Filters = None, weights: Mapping[str, float] | None = None, *,
         offset: int = 0, facets: bool = True, constraints: ConstraintMode | None = None,
+        signals: Sequence[str] | None = None,
     ) -> SearchResult:
         """Rank products for a text query, an image query, or both.
 
@@ -220,7 +222,8 @@ class Engine(LiveUpdates):
         ``facets`` counts values over every matching candidate. The text is parsed into
         constraints (colour, gender, category, price...; returned in ``result.parsed``) that
         rank matching products up (``constraints="boost"``, the default), act as hard filters
-        (``"filter"``) or are ignored (``"off"``).
+        (``"filter"``) or are ignored (``"off"``). ``signals`` restricts retrieval to some of
+        lexical, text, joint, image, joint_image, attributes (for evaluation and debugging).
         """
         t0 = time.perf_counter()
         if text is not None and not isinstance(text, str):
@@ -232,25 +235,30 @@ class Engine(LiveUpdates):
         mode = constraints or self.config.constraints
         if mode not in CONSTRAINT_MODES:
             raise ValueError(f"constraints must be one of {', '.join(CONSTRAINT_MODES)}, got {mode!r}")
+        use = set(SIGNALS if signals is None else signals)
+        if not use <= set(SIGNALS):
+            raise ValueError(f"unknown signal(s) {sorted(use - set(SIGNALS))}; valid: {', '.join(SIGNALS)}")
         parsed: ParsedQuery | None = None
         queries: dict[str, np.ndarray] = {}
         if text:
             with self._rw.read():
                 parsed = self._get("parser").parse(text)
-            if "text" in self.dense:
+            if "text" in self.dense and "text" in use:
                 queries["text"] = self._encoder("text").embed_queries([parsed.normalized])[0]
-            if "joint" in self.dense:
+            if "joint" in self.dense and "joint" in use:
                 queries["joint"] = self._encoder("joint").embed_queries([text])[0]
         if image is not None:
             roles = [r for r in ("image", "joint") if r in self.dense]
             if not roles:
                 raise ValueError(f"index {self.path} has no image vectors; re-index with the image field")
             for role in roles:
-                queries[role if role == "image" else "joint_image"] = self._encoder(role).embed_images([image])[0]
+                signal = role if role == "image" else "joint_image"
+                if signal in use:
+                    queries[signal] = self._encoder(role).embed_images([image])[0]
         with self._rw.read():
             allowed = self._allowed(filters)
             boost = None
-            if parsed is not None and parsed.constraints and mode != "off":
+            if parsed is not None and parsed.constraints and mode != "off" and "attributes" in use:
                 fraction = constraint_ranking(parsed.constraints, self._get("filters"), self.alive)
                 if mode == "filter":
                     full = fraction >= 1.0 - 1e-9
@@ -259,7 +267,7 @@ class Engine(LiveUpdates):
                     boost = fraction if allowed is None else np.where(allowed, fraction, 0.0)
             n_cand = max(self.config.candidates, k + offset)
             rankings: dict[str, Ranking] = {}
-            if parsed is not None and self.lexical is not None:
+            if parsed is not None and self.lexical is not None and "lexical" in use:
                 lexical_text = text if parsed.normalized == text else f"{text} {parsed.normalized}"
                 rankings["lexical"] = self.lexical.search(lexical_text, n_cand, allowed)
             for signal, q in queries.items():

@@ -101,47 +101,59 @@ def _value(product: Product, key: str) -> Any:
     return product.attributes.get(key)
 
 
-def _norm(v: Any) -> Any:
-    return v.strip().casefold() if isinstance(v, str) else v
+def _norm(v: Any) -> str:
+    return str(v).strip().casefold()
 
 
-def _eq(actual: Any, wanted: Any) -> bool:
-    if actual is None:
-        return False
-    if isinstance(actual, tuple):  # category path: any level matches
-        return any(_eq(a, wanted) for a in actual)
-    if isinstance(actual, (int, float)) and not isinstance(actual, bool):
-        try:
-            return float(actual) == float(wanted)
-        except (TypeError, ValueError):
-            return False
-    return _norm(str(actual)) == _norm(str(wanted))
-
-
-def _num(actual: Any) -> float | None:
+def _num(actual: Any) -> float:
     if isinstance(actual, bool) or actual is None:
-        return None
+        return np.nan
     try:
         return float(actual)
     except (TypeError, ValueError):
-        return None
+        return np.nan
+
+
+class _Column:
+    """One filterable key as arrays: normalised text per category level, and numbers."""
+
+    def __init__(self, values: list[Any]) -> None:
+        depth = max((len(v) for v in values if isinstance(v, tuple)), default=1)
+        levels: list[list[str]] = [[] for _ in range(depth)]
+        for v in values:
+            parts = v if isinstance(v, tuple) else (v,)
+            for d in range(depth):
+                levels[d].append(_norm(parts[d]) if d < len(parts) and parts[d] is not None else "")
+        self.text = [np.array(level, dtype=object) for level in levels]
+        self.num = np.array([_num(v) if not isinstance(v, tuple) else np.nan for v in values], dtype=np.float64)
+
+    def equals(self, wanted: Any) -> np.ndarray:
+        key = _norm(wanted)
+        hit = np.zeros(len(self.num), dtype=bool)
+        if key:
+            for level in self.text:
+                hit |= level == key
+        number = _num(wanted)
+        if not np.isnan(number):
+            hit |= self.num == number
+        return hit
 
 
 class FilterIndex:
-    """Evaluates filters over a fixed product list; per-key value columns are built once."""
+    """Evaluates filters over a fixed product list with vectorised per-key columns, built once."""
 
     def __init__(self, products: Sequence[Product]) -> None:
         self.products = products
-        self._columns: dict[str, list[Any]] = {}
+        self._columns: dict[str, _Column] = {}
         keys: set[str] = set(_TOP_LEVEL)
         for p in products:
             keys.update(p.attributes)
         self.keys = frozenset(keys)
 
-    def _column(self, key: str) -> list[Any]:
+    def _column(self, key: str) -> _Column:
         col = self._columns.get(key)
         if col is None:
-            col = [_value(p, key) for p in self.products]
+            col = _Column([_value(p, key) for p in self.products])
             self._columns[key] = col
         return col
 
@@ -157,13 +169,13 @@ class FilterIndex:
                 )
             col = self._column(f.key)
             if f.op in ("eq", "ne", "in"):
-                wanted = f.value if f.op == "in" else (f.value,)
-                hit = np.fromiter((any(_eq(v, w) for w in wanted) for v in col), bool, len(col))
+                hit = np.zeros(len(self.products), dtype=bool)
+                for wanted in f.value if f.op == "in" else (f.value,):
+                    hit |= col.equals(wanted)
                 mask &= ~hit if f.op == "ne" else hit
             else:
-                nums = np.array([_num(v) if _num(v) is not None else np.nan for v in col], dtype=np.float64)
                 with np.errstate(invalid="ignore"):
-                    cmp = {"lt": nums < f.value, "le": nums <= f.value, "gt": nums > f.value,
-                           "ge": nums >= f.value}[f.op]
+                    cmp = {"lt": col.num < f.value, "le": col.num <= f.value, "gt": col.num > f.value,
+                           "ge": col.num >= f.value}[f.op]
                 mask &= cmp
         return mask
