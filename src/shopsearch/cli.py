@@ -82,7 +82,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     engine = shopsearch.load(args.index)
     queries = load_queries(args.queries)
     report = evaluate(
-        lambda q, k: engine.search(text=q.text, image=q.image, k=k, filters=args.filter).ids(),
+        lambda q, k: engine.search(text=q.text, image=q.image, k=k, filters=args.filter, facets=False).ids(),
         queries, k=args.k,
     )
     print(json.dumps(report.metrics, indent=2) if args.json else report.to_table())

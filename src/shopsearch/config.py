@@ -110,6 +110,7 @@ class SearchConfig:
     fusion: FusionMethod = "rrf"
     constraints: ConstraintMode = "boost"
     constraint_boost: float = 0.05
+    composed_text_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.candidates < 1:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from shopsearch.config import CONSTRAINT_MODES, ConstraintMode, SearchConfig
-from shopsearch.encode import create_encoder, model_info
+from shopsearch.encode import create_encoder, l2_normalize, model_info
 from shopsearch.index.dense import DenseIndex, DenseParams
 from shopsearch.index.lexical import LexicalIndex
 from shopsearch.index.manifest import (
@@ -49,7 +49,7 @@ from shopsearch.types import Hit, Product, SearchResult
 logger = logging.getLogger(__name__)
 
 Filters = Sequence[str] | Mapping[str, Any] | Sequence[Filter] | None
-SIGNALS: tuple[str, ...] = ("lexical", "text", "joint", "image", "joint_image", "attributes")
+SIGNALS: tuple[str, ...] = ("lexical", "text", "joint", "image", "joint_image", "composed", "attributes")
 
 
 class Engine(LiveUpdates):
@@ -253,8 +253,16 @@ class Engine(LiveUpdates):
                 raise ValueError(f"index {self.path} has no image vectors; re-index with the image field")
             for role in roles:
                 signal = role if role == "image" else "joint_image"
-                if signal in use:
+                if signal in use or (signal == "joint_image" and "composed" in use):
                     queries[signal] = self._encoder(role).embed_images([image])[0]
+            if text and "joint_image" in queries and "composed" in use:
+                # "like this, but red": the photo's joint vector moved towards the words
+                if "joint" not in queries:
+                    queries["joint"] = self._encoder("joint").embed_queries([text])[0]
+                mixed = queries["joint_image"] + self.config.composed_text_weight * queries["joint"]
+                queries["composed"] = l2_normalize(mixed[None, :])[0]
+            for signal in [s for s in queries if s not in use]:
+                del queries[signal]
         with self._rw.read():
             allowed = self._allowed(filters)
             boost = None
@@ -271,7 +279,7 @@ class Engine(LiveUpdates):
                 lexical_text = text if parsed.normalized == text else f"{text} {parsed.normalized}"
                 rankings["lexical"] = self.lexical.search(lexical_text, n_cand, allowed)
             for signal, q in queries.items():
-                role = "joint" if signal == "joint_image" else signal
+                role = "joint" if signal in ("joint_image", "composed") else signal
                 rankings[signal] = self.dense[role].search(q, n_cand, allowed)
             if boost is not None and boost.any():
                 top = np.argsort(-boost, kind="stable")[: min(n_cand, int(np.count_nonzero(boost)))]
