@@ -23,6 +23,8 @@ import numpy as np
 from shopsearch.preprocess.text import tokenize
 
 logger = logging.getLogger(__name__)
+# bm25s forces its own logger to DEBUG at import, which floods any application handler.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _DOCLEN = "doc_lengths.npy"
 
