@@ -111,6 +111,7 @@ class SearchConfig:
     constraints: ConstraintMode = "boost"
     constraint_boost: float = 0.05
     composed_text_weight: float = 1.0
+    query_cache_size: int = 4096
 
     def __post_init__(self) -> None:
         if self.candidates < 1:

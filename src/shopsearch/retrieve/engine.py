@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,9 @@ class Engine(LiveUpdates):
         self.alive = np.ones(len(products), dtype=bool)
         self._positions = {p.id: i for i, p in enumerate(products)}
         self._encoders: dict[str, Any] = dict(encoders or {})
-        self._encoder_lock = threading.Lock()
+        self._encoder_lock = threading.RLock()  # re-entrant: the joint model needs the image encoder
+        self._query_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._query_cache_lock = threading.Lock()
         self._rw = RWLock()
         self._update_lock = threading.Lock()
         self._derived: dict[str, Any] = {}
@@ -175,6 +178,21 @@ class Engine(LiveUpdates):
                 self._encoders[role] = enc
         return enc
 
+    def _query_vector(self, role: str, text: str) -> np.ndarray:
+        """Embedding of a text query by ``role``'s encoder, through a bounded LRU cache."""
+        key = (role, text)
+        with self._query_cache_lock:
+            vec = self._query_cache.get(key)
+            if vec is not None:
+                self._query_cache.move_to_end(key)
+                return vec
+        vec = self._encoder(role).embed_queries([text])[0]
+        with self._query_cache_lock:
+            self._query_cache[key] = vec
+            if len(self._query_cache) > self.config.query_cache_size:
+                self._query_cache.popitem(last=False)
+        return vec
+
     def warmup(self) -> None:
         """Load every encoder and derived structure now rather than on the first query."""
         for role in self.manifest.encoders:
@@ -244,9 +262,9 @@ class Engine(LiveUpdates):
             with self._rw.read():
                 parsed = self._get("parser").parse(text)
             if "text" in self.dense and "text" in use:
-                queries["text"] = self._encoder("text").embed_queries([parsed.normalized])[0]
+                queries["text"] = self._query_vector("text", parsed.normalized)
             if "joint" in self.dense and "joint" in use:
-                queries["joint"] = self._encoder("joint").embed_queries([text])[0]
+                queries["joint"] = self._query_vector("joint", text)
         if image is not None:
             roles = [r for r in ("image", "joint") if r in self.dense]
             if not roles:
@@ -258,7 +276,7 @@ class Engine(LiveUpdates):
             if text and "joint_image" in queries and "composed" in use:
                 # "like this, but red": the photo's joint vector moved towards the words
                 if "joint" not in queries:
-                    queries["joint"] = self._encoder("joint").embed_queries([text])[0]
+                    queries["joint"] = self._query_vector("joint", text)
                 mixed = queries["joint_image"] + self.config.composed_text_weight * queries["joint"]
                 queries["composed"] = l2_normalize(mixed[None, :])[0]
             for signal in [s for s in queries if s not in use]:
