@@ -36,7 +36,10 @@ CONFIGS: dict[str, dict] = {
     "joint text->image only": {"signals": ["joint"], "constraints": "off"},
     "attributes only": {"signals": ["attributes"]},
     "fusion, constraints off": {"constraints": "off"},
-    "fusion + constraint boost (default)": {},
+    "fusion + constraint boost (default, rrf)": {},
+    "linear fusion, min-max + boost": {"fusion": "minmax"},
+    "linear fusion, z-score + boost": {"fusion": "zscore"},
+    "distribution-based fusion + boost": {"fusion": "dbsf"},
     "fusion + constraints as filters": {"constraints": "filter"},
 }
 

@@ -94,7 +94,7 @@ class IndexConfig:
         return "image" in self.fields
 
 
-FusionMethod = Literal["rrf"]
+FusionMethod = Literal["rrf", "minmax", "zscore", "dbsf"]
 ConstraintMode = Literal["boost", "filter", "off"]
 CONSTRAINT_MODES: tuple[str, ...] = ("boost", "filter", "off")
 
@@ -118,6 +118,8 @@ class SearchConfig:
             raise ValueError(f"SearchConfig.candidates must be >= 1, got {self.candidates}")
         if self.rrf_k < 0:
             raise ValueError(f"SearchConfig.rrf_k must be >= 0, got {self.rrf_k}")
+        if self.fusion not in ("rrf", "minmax", "zscore", "dbsf"):
+            raise ValueError(f"SearchConfig.fusion must be rrf, minmax, zscore or dbsf, got {self.fusion!r}")
         if self.constraints not in CONSTRAINT_MODES:
             raise ValueError(f"SearchConfig.constraints must be one of {CONSTRAINT_MODES}, got {self.constraints!r}")
         if not self.constraint_boost >= 0:

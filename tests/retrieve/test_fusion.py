@@ -34,3 +34,34 @@ def test_rrf_weights_and_tie_break() -> None:
 def test_rrf_empty() -> None:
     assert reciprocal_rank_fusion({}) == []
     assert reciprocal_rank_fusion({"a": _r([])}) == []
+
+
+def test_normalisations_hand_computed() -> None:
+    from shopsearch.retrieve.fusion import normalize_scores
+
+    s = np.array([3.0, 1.0, 2.0])
+    np.testing.assert_allclose(normalize_scores(s, "minmax"), [1.0, 0.0, 0.5])
+    # mean 2, population std sqrt(2/3)
+    sd = (2 / 3) ** 0.5
+    np.testing.assert_allclose(normalize_scores(s, "zscore"), [1 / sd, -1 / sd, 0.0])
+    # dbsf: bounds 2 -/+ 3 sd; (3 - (2 - 3sd)) / 6sd = (1 + 3sd) / 6sd
+    np.testing.assert_allclose(normalize_scores(s, "dbsf"), [(1 + 3 * sd) / (6 * sd), (3 * sd - 1) / (6 * sd), 0.5])
+    np.testing.assert_allclose(normalize_scores(np.array([5.0, 5.0]), "minmax"), [1.0, 1.0])
+    np.testing.assert_allclose(normalize_scores(np.array([5.0, 5.0]), "zscore"), [0.0, 0.0])
+    with pytest.raises(ValueError, match="unknown score normalisation"):
+        normalize_scores(s, "softmax")
+
+
+def test_linear_fusion_hand_computed() -> None:
+    from shopsearch.retrieve.fusion import fuse
+
+    a = (np.array([1, 2, 3]), np.array([0.9, 0.5, 0.1], np.float32))  # minmax: 1, 0.5, 0
+    b = (np.array([3, 1]), np.array([10.0, 6.0], np.float32))  # minmax: 1, 0
+    fused = fuse({"a": a, "b": b}, "minmax", weights={"b": 2.0})
+    got = {p: s for p, s, _ in fused}
+    # doc1: 1 + 2*0 = 1; doc2: 0.5; doc3: 0 + 2*1 = 2
+    assert got == pytest.approx({1: 1.0, 2: 0.5, 3: 2.0})
+    assert [p for p, _, _ in fused] == [3, 1, 2]
+    assert fused[0][2] == {"a": (pytest.approx(0.1), 3), "b": (10.0, 1)}
+    with pytest.raises(ValueError, match="unknown fusion method"):
+        fuse({"a": a}, "borda")

@@ -41,7 +41,7 @@ from shopsearch.preprocess.query import ParsedQuery, QueryParser
 from shopsearch.retrieve.constraints import constraint_ranking
 from shopsearch.retrieve.facets import choose_facet_fields, facet_counts, price_buckets
 from shopsearch.retrieve.filters import Filter, FilterIndex, normalize_filters
-from shopsearch.retrieve.fusion import Ranking, reciprocal_rank_fusion
+from shopsearch.retrieve.fusion import Ranking, fuse
 from shopsearch.retrieve.live import LiveUpdates
 from shopsearch.retrieve.rwlock import RWLock
 from shopsearch.retrieve.suggest import Suggester
@@ -230,7 +230,7 @@ class Engine(LiveUpdates):
         self, text: str | None = None, image: ImageInput | None = None, k: int = 10,
         filters: Filters = None, weights: Mapping[str, float] | None = None, *,
         offset: int = 0, facets: bool = True, constraints: ConstraintMode | None = None,
-        signals: Sequence[str] | None = None,
+        signals: Sequence[str] | None = None, fusion: str | None = None,
     ) -> SearchResult:
         """Rank products for a text query, an image query, or both.
 
@@ -241,7 +241,8 @@ class Engine(LiveUpdates):
         constraints (colour, gender, category, price...; returned in ``result.parsed``) that
         rank matching products up (``constraints="boost"``, the default), act as hard filters
         (``"filter"``) or are ignored (``"off"``). ``signals`` restricts retrieval to some of
-        lexical, text, joint, image, joint_image, attributes (for evaluation and debugging).
+        lexical, text, joint, image, joint_image, composed, attributes (for evaluation and
+        debugging); ``fusion`` overrides the configured fusion method (rrf, minmax, zscore, dbsf).
         """
         t0 = time.perf_counter()
         if text is not None and not isinstance(text, str):
@@ -304,7 +305,7 @@ class Engine(LiveUpdates):
                 rankings["attributes"] = (top.astype(np.int64), boost[top].astype(np.float32))
             if not rankings:
                 raise ValueError(f"index {self.path} has no signal that can answer a text query")
-            return self._fuse(rankings, k, offset, facets, weights, t0, boost, parsed)
+            return self._fuse(rankings, k, offset, facets, weights, t0, boost, parsed, fusion)
 
     def similar(
         self, product_id: str, k: int = 10, filters: Filters = None, *, offset: int = 0,
@@ -344,14 +345,17 @@ class Engine(LiveUpdates):
     def _fuse(
         self, rankings: dict[str, Ranking], k: int, offset: int, facets: bool,
         weights: Mapping[str, float] | None, t0: float, boost: np.ndarray | None = None,
-        parsed: ParsedQuery | None = None,
+        parsed: ParsedQuery | None = None, fusion: str | None = None,
     ) -> SearchResult:
         w = dict(self.config.weights)
         w.update(weights or {})
-        fused = reciprocal_rank_fusion(rankings, k=self.config.rrf_k, weights=w)
+        method = fusion or self.config.fusion
+        fused = fuse(rankings, method, w, self.config.rrf_k)
         if boost is not None:
-            # Constraint boost: products matching more of the parsed constraints move up.
-            b = self.config.constraint_boost
+            # Constraint boost: products matching more of the parsed constraints move up; on the
+            # RRF scale (a first rank is worth 1/(rrf_k + 1)) or, for linear fusion, one signal's
+            # full normalised score per matched constraint share.
+            b = self.config.constraint_boost if method == "rrf" else 1.0
             fused = sorted(((p, s + b * float(boost[p]), d) for p, s, d in fused),
                            key=lambda x: (-x[1], min(r for _, r in x[2].values()), x[0]))
         page = fused[offset:offset + k]

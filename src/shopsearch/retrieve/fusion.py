@@ -26,3 +26,65 @@ def reciprocal_rank_fusion(
             detail.setdefault(pos, {})[name] = (float(score), rank)
     order = sorted(fused, key=lambda p: (-fused[p], min(r for _, r in detail[p].values()), p))
     return [(p, fused[p], detail[p]) for p in order]
+
+
+def normalize_scores(scores: np.ndarray, method: str) -> np.ndarray:
+    """Per-query score normalisation of one signal's candidate scores (float64 out).
+
+    ``minmax``: (s - min) / (max - min); ``zscore``: (s - mean) / std; ``dbsf``
+    (distribution-based score fusion): min-max between mean - 3 std and mean + 3 std, clipped
+    to [0, 1]. A constant list maps to 1.0 (min-max, dbsf) or 0.0 (z-score).
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.size == 0:
+        return s
+    if method == "minmax":
+        lo, hi = s.min(), s.max()
+        return np.ones_like(s) if hi == lo else (s - lo) / (hi - lo)
+    if method == "zscore":
+        sd = s.std()
+        return np.zeros_like(s) if sd == 0 else (s - s.mean()) / sd
+    if method == "dbsf":
+        mu, sd = s.mean(), s.std()
+        if sd == 0:
+            return np.ones_like(s)
+        lo, hi = mu - 3 * sd, mu + 3 * sd
+        return np.clip((s - lo) / (hi - lo), 0.0, 1.0)
+    raise ValueError(f"unknown score normalisation {method!r}; use minmax, zscore or dbsf")
+
+
+def linear_fusion(
+    rankings: Mapping[str, Ranking], method: str = "minmax", weights: Mapping[str, float] | None = None,
+) -> list[tuple[int, float, dict[str, tuple[float, int]]]]:
+    """Weighted sum of per-signal normalised scores: fused(d) = sum_s w_s * norm_s(score_s(d)).
+
+    A document missing from a signal's candidates contributes nothing for that signal
+    (for z-score that is the signal's mean). Same output shape and tie-breaking as
+    :func:`reciprocal_rank_fusion`.
+    """
+    fused: dict[int, float] = {}
+    detail: dict[int, dict[str, tuple[float, int]]] = {}
+    for name, (positions, scores) in rankings.items():
+        w = 1.0 if weights is None else float(weights.get(name, 1.0))
+        normed = normalize_scores(scores, method)
+        for rank, (pos, raw, value) in enumerate(zip(positions.tolist(), scores.tolist(), normed.tolist()), start=1):
+            fused[pos] = fused.get(pos, 0.0) + w * value
+            detail.setdefault(pos, {})[name] = (float(raw), rank)
+    order = sorted(fused, key=lambda p: (-fused[p], min(r for _, r in detail[p].values()), p))
+    return [(p, fused[p], detail[p]) for p in order]
+
+
+FUSION_METHODS: tuple[str, ...] = ("rrf", "minmax", "zscore", "dbsf")
+
+
+def fuse(
+    rankings: Mapping[str, Ranking], method: str = "rrf", weights: Mapping[str, float] | None = None,
+    rrf_k: int = 60,
+) -> list[tuple[int, float, dict[str, tuple[float, int]]]]:
+    """Fuse with ``method``: "rrf" (reciprocal rank fusion) or linear fusion after
+    "minmax", "zscore" or "dbsf" normalisation."""
+    if method == "rrf":
+        return reciprocal_rank_fusion(rankings, k=rrf_k, weights=weights)
+    if method in FUSION_METHODS:
+        return linear_fusion(rankings, method, weights)
+    raise ValueError(f"unknown fusion method {method!r}; valid: {', '.join(FUSION_METHODS)}")
