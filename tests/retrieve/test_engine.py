@@ -70,3 +70,8 @@ def test_bad_queries(engine) -> None:  # type: ignore[no-untyped-def]
 
     with pytest.raises(ImageError, match="not a decodable image"):
         engine.search(image=b"garbage")
+
+
+def test_typos_are_tolerated_by_lexical_search(engine) -> None:  # type: ignore[no-untyped-def]
+    result = engine.search(text="leathr formall shoes", k=1, signals=["lexical"])
+    assert result.ids() == ["p3"]

@@ -59,8 +59,11 @@ class EvalReport:
         metrics: exactly ``ndcg@k, recall@k, precision@k, hit@k, mrr, map`` (means over
             queries, queries without relevant ids count as 0) and ``n_queries``.
         per_query: one dict per query, in query order: ``qid``, ``modality``, ``meta``,
-            ``n_relevant``, ``retrieved`` (the scored ids), ``latency_ms`` and ``metrics``
-            (the same metric keys, without ``n_queries``).
+            ``n_relevant``, ``retrieved`` (the ranked ids, up to the evaluation depth; the
+            metrics use the top ``k``), ``latency_ms``, ``metrics`` (the same metric keys,
+            without ``n_queries``), ``text``, ``image``, ``relevant`` (the relevant ids),
+            ``gains`` (graded judgements only) and ``scores`` (aligned with ``retrieved``, when
+            the search function returned a ``SearchResult``).
         latency_ms: mean wall time of one ``search_fn`` call, in milliseconds.
     """
 
@@ -114,6 +117,20 @@ class EvalReport:
             out["per_query"] = self.per_query
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvalReport:
+        """Inverse of :meth:`to_dict` (``per_query`` required); raises ``ValueError`` naming a
+        missing key."""
+        for key in ("k", "metrics", "per_query"):
+            if key not in data:
+                raise ValueError(f"evaluation results need the key {key!r}")
+        rows = list(data["per_query"])
+        latency = data.get("latency_ms", {})
+        mean = latency.get("mean") if isinstance(latency, dict) else latency
+        if mean is None:
+            mean = float(np.mean([r.get("latency_ms", 0.0) for r in rows])) if rows else 0.0
+        return cls(k=int(data["k"]), metrics=dict(data["metrics"]), per_query=rows, latency_ms=float(mean))
+
     def to_json(self, indent: int | None = 2, per_query: bool = True) -> str:
         """JSON text of :meth:`to_dict` (UTF-8 characters kept as is)."""
         return json.dumps(self.to_dict(per_query=per_query), ensure_ascii=False, indent=indent)
@@ -141,7 +158,9 @@ class EvalReport:
         return "\n".join(lines)
 
 
-def _ranked_ids(result: Sequence[str] | SearchResult, qid: str) -> list[str]:
+def _ranked_ids(result: Sequence[str] | SearchResult, qid: str) -> tuple[list[str], list[float] | None]:
+    """The ranked ids, and their scores when ``result`` is a ``SearchResult``."""
+    scores = [float(hit.score) for hit in result.hits] if isinstance(result, SearchResult) else None
     ids = result.ids() if isinstance(result, SearchResult) else result
     if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
         raise TypeError(
@@ -154,62 +173,84 @@ def _ranked_ids(result: Sequence[str] | SearchResult, qid: str) -> list[str]:
             f"search_fn returned non-string ids for query {qid!r} (e.g. {bad[0]!r}); "
             f"product ids are strings"
         )
-    return list(ids)
+    return list(ids), scores
 
 
 def evaluate(
-    search_fn: SearchFn, queries: Sequence[EvalQuery], k: int = 10, *, progress: bool = False
+    search_fn: SearchFn,
+    queries: Sequence[EvalQuery],
+    k: int = 10,
+    *,
+    progress: bool = False,
+    depth: int | None = None,
 ) -> EvalReport:
-    """Search every query with ``search_fn(query, k)`` and score the rankings at ``k``.
+    """Search every query with ``search_fn(query, depth)`` and score the rankings at ``k``.
 
-    A ranking longer than ``k`` is truncated (with a warning). An exception from ``search_fn``
-    propagates with a note naming the query id.
+    ``depth`` (default ``k``, at least ``k``) is how many results are asked for and kept in
+    ``per_query[i]["retrieved"]`` (for recall@k curves and TREC runs); the metrics always use
+    the top ``k`` only. A ranking longer than ``depth`` is truncated (with a warning). An
+    exception from ``search_fn`` propagates with a note naming the query id.
 
     Raises:
-        ValueError: ``queries`` is empty or ``k`` is not an integer >= 1.
+        ValueError: ``queries`` is empty, ``k`` is not an integer >= 1 or ``depth`` < ``k``.
         TypeError: ``search_fn`` returned something other than a list of string ids.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    if depth is None:
+        depth = k
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < k:
+        raise ValueError(f"depth must be an integer >= k ({k}), got {depth!r}")
     if not queries:
         raise ValueError("evaluate() needs at least one query")
 
     rankings: list[list[str]] = []
+    score_lists: list[list[float] | None] = []
     latencies: list[float] = []
     too_long = 0
     for query in tqdm(queries, desc="evaluate", unit="query", disable=not progress):
         start = time.perf_counter()
         try:
-            result = search_fn(query, k)
+            result = search_fn(query, depth)
         except Exception as exc:
             exc.add_note(f"while searching evaluation query {query.qid!r}")
             raise
         latencies.append((time.perf_counter() - start) * 1000.0)
-        ids = _ranked_ids(result, query.qid)
-        if len(ids) > k:
+        ids, scores = _ranked_ids(result, query.qid)
+        if len(ids) > depth:
             too_long += 1
-            ids = ids[:k]
+            ids = ids[:depth]
+            scores = scores[:depth] if scores is not None else None
         rankings.append(ids)
+        score_lists.append(scores)
     if too_long:
         logger.warning(
-            "search_fn returned more than k=%d ids for %d queries; cut at k", k, too_long
+            "search_fn returned more than %s ids for %d queries; cut at %d",
+            f"k={depth}" if depth == k else f"depth={depth}", too_long, depth,
         )
 
-    scores = ranking_metrics(rankings, [q.relevant for q in queries], k)
+    scores_at_k = ranking_metrics([ids[:k] for ids in rankings], [q.judgements for q in queries], k)
     names = report_metric_names(k)
-    per_query = [
-        {
+    per_query: list[dict[str, Any]] = []
+    for i, (query, ids, latency) in enumerate(zip(queries, rankings, latencies, strict=True)):
+        row: dict[str, Any] = {
             "qid": query.qid,
             "modality": query.modality,
             "meta": query.meta,
             "n_relevant": len(query.relevant),
             "retrieved": ids,
             "latency_ms": latency,
-            "metrics": {name: float(scores[name][i]) for name in names},
+            "metrics": {name: float(scores_at_k[name][i]) for name in names},
+            "text": query.text,
+            "image": query.image,
+            "relevant": list(query.relevant),
         }
-        for i, (query, ids, latency) in enumerate(zip(queries, rankings, latencies, strict=True))
-    ]
-    metrics: dict[str, float] = {name: float(scores[name].mean()) for name in names}
+        if query.gains is not None:
+            row["gains"] = dict(query.gains)
+        if score_lists[i] is not None:
+            row["scores"] = score_lists[i]
+        per_query.append(row)
+    metrics: dict[str, float] = {name: float(scores_at_k[name].mean()) for name in names}
     metrics["n_queries"] = len(queries)
     return EvalReport(
         k=k, metrics=metrics, per_query=per_query, latency_ms=float(np.mean(latencies))

@@ -8,7 +8,9 @@ One JSON object per line::
 
 * ``qid`` (string or integer, non-empty, unique in the file) and ``relevant`` (a list of product
   ids; integers are turned into strings) are required; an empty ``relevant`` list is allowed and
-  such a query scores 0 on every metric.
+  such a query scores 0 on every metric. For graded relevance ``relevant`` may instead be an
+  object ``{"p12": 2, "p40": 1}`` (id -> gain >= 0; gain 0 means judged not relevant); nDCG
+  then uses the gains and every other metric uses gain > 0.
 * At least one of ``query`` (text) and ``image`` is required. ``image`` is a path relative to
   the queries file (made absolute, and it must exist) or an http(s) URL (kept as is).
 * Every other key (``template``, ``attributes``, ...) is kept in :attr:`EvalQuery.meta` so that
@@ -39,7 +41,8 @@ class EvalQuery:
 
     ``text`` and/or ``image`` is set (``image`` is an absolute path or an http(s) URL);
     ``relevant`` holds the relevant product ids, de-duplicated, in file order; ``meta`` holds
-    the line's extra keys.
+    the line's extra keys. ``gains`` is set for graded judgements (TREC qrels, or a
+    ``relevant`` object): id -> gain, including judged non-relevant ids with gain 0.
     """
 
     qid: str
@@ -47,12 +50,18 @@ class EvalQuery:
     text: str | None = None
     image: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    gains: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.qid, str) or not self.qid.strip():
             raise ValueError(f"EvalQuery.qid must be a non-empty string, got {self.qid!r}")
         if self.text is None and self.image is None:
             raise ValueError(f"EvalQuery {self.qid!r} needs text, image or both")
+
+    @property
+    def judgements(self) -> dict[str, float] | tuple[str, ...]:
+        """What the metrics score against: ``gains`` when graded, else ``relevant``."""
+        return self.gains if self.gains is not None else self.relevant
 
     @property
     def modality(self) -> str:
@@ -66,7 +75,7 @@ class EvalQuery:
             "qid": self.qid,
             "query": self.text,
             "image": self.image,
-            "relevant": list(self.relevant),
+            "relevant": dict(self.gains) if self.gains is not None else list(self.relevant),
             **self.meta,
         }
 
@@ -136,11 +145,23 @@ def _parse_line(
         bad("query/image", "a query needs a non-empty 'query' (text), an 'image', or both")
 
     relevant: list[str] = []
+    gains: dict[str, float] | None = None
     raw_rel = obj.get("relevant")
     if raw_rel is None:
         bad("relevant", "missing (use [] for a query with no relevant products)")
+    elif isinstance(raw_rel, dict):
+        gains = {}
+        for pid, value in raw_rel.items():
+            if not pid.strip():
+                bad("relevant", "ids must be non-empty")
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < float("inf")):
+                bad("relevant", f"gain for {pid!r} must be a finite number >= 0, got {value!r}")
+            else:
+                gains[pid] = float(value)
+                if value > 0:
+                    relevant.append(pid)
     elif not isinstance(raw_rel, list):
-        bad("relevant", f"must be a list of product ids, got {type(raw_rel).__name__}")
+        bad("relevant", f"must be a list of product ids or an object id -> gain, got {type(raw_rel).__name__}")
     else:
         for pos, pid in enumerate(raw_rel):
             if not _is_id(pid):
@@ -157,6 +178,7 @@ def _parse_line(
         text=text,
         image=image,
         meta=meta,
+        gains=gains,
     )
     return query, []
 

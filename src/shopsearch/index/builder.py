@@ -32,7 +32,7 @@ from shopsearch.index.manifest import (
     switch_current,
 )
 from shopsearch.index.store import STORE_NAME, write_products
-from shopsearch.preprocess.text import product_text
+from shopsearch.preprocess.text import lexical_text, product_text
 from shopsearch.types import Product, Reject
 
 logger = logging.getLogger(__name__)
@@ -232,13 +232,14 @@ def create_index_encoders(config: IndexConfig) -> dict[str, Any]:
 
 
 def write_version(
-    folder: Path, products: Sequence[Product], docs: Sequence[str] | None,
+    folder: Path, products: Sequence[Product], text_fields: Sequence[str],
     vectors: dict[str, tuple[np.ndarray, np.ndarray]], hnsw_threshold: int,
 ) -> None:
-    """Write the product store, lexical index and dense indexes of one version into ``folder``."""
+    """Write the product store, lexical index (over ``text_fields``; none when empty) and dense
+    indexes of one version into ``folder``."""
     write_products(folder / STORE_NAME, products)
-    if docs is not None:
-        LexicalIndex.build(list(docs)).save(folder / "lexical")
+    if text_fields:
+        LexicalIndex.build([lexical_text(p, text_fields) for p in products]).save(folder / "lexical")
     params = DenseParams(hnsw_threshold=hnsw_threshold)
     for role, (vecs, rows) in vectors.items():
         DenseIndex(vecs, rows, len(products), params).save(folder / "dense", role)
@@ -251,7 +252,7 @@ def _write_version(
     encoders = create_index_encoders(config)
     pv = encode_products(products, config.text_fields, config.has_images, encoders, cache, report.seconds)
     report.n_images, report.skipped_images = pv.n_images, pv.skipped_images
-    write_version(folder, products, pv.docs if config.text_fields else None, pv.vectors, config.hnsw_threshold)
+    write_version(folder, products, config.text_fields, pv.vectors, config.hnsw_threshold)
     return {role: EncoderRef(enc.name, enc.dim, getattr(enc, "version", "")) for role, enc in encoders.items()
             if role in pv.vectors}
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
+from shopsearch.preprocess.spelling import SpellCorrector
 from shopsearch.preprocess.text import tokenize
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class LexicalIndex:
         self.doc_lengths = doc_lengths
         self.n_docs = len(doc_lengths)
         self._delta = _Delta()
+        self._speller: SpellCorrector | None = None
         if self.n_docs:
             indptr = model.scores["indptr"]
             self._df = np.diff(indptr)
@@ -71,13 +73,14 @@ class LexicalIndex:
     def add(self, position: int, document: str) -> None:
         """Make the document at ``position`` (past the built ones) searchable."""
         self._delta.add(position, tokenize(document))
+        self._speller = None  # new words join the spelling vocabulary
 
     def search(self, text: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` positions with a positive BM25 score: (positions int64, scores float32).
 
         ``allowed`` is a bool mask over all positions (built and added).
         """
-        tokens = tokenize(text)
+        tokens = self.correct(tokenize(text))
         if not tokens or k <= 0:
             return np.empty(0, np.int64), np.empty(0, np.float32)
         if self.n_docs:
@@ -98,6 +101,22 @@ class LexicalIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return top.astype(np.int64), scores[top]
+
+    def correct(self, tokens: list[str]) -> list[str]:
+        """Replace out-of-vocabulary English words by their closest indexed word (typos)."""
+        known = self._vocab
+        if all(t in known or t in self._delta.df for t in tokens):
+            return tokens
+        if self._speller is None:
+            freq = {w: int(self._df[i]) for w, i in known.items() if w and i < len(self._df)}
+            for w, f in self._delta.df.items():
+                freq[w] = freq.get(w, 0) + f
+            self._speller = SpellCorrector(freq)
+        out = []
+        for t in tokens:
+            fixed = None if (t in known or t in self._delta.df) else self._speller.correct(t)
+            out.append(fixed or t)
+        return out
 
     def _delta_scores(self, tokens: list[str]) -> np.ndarray:
         d = self._delta

@@ -17,17 +17,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from shopsearch.preprocess.lexicon import Lexicon, default_lexicon
-from shopsearch.preprocess.text import fold_plural, normalize
+from shopsearch.preprocess.text import SYNONYMS, fold_plural, normalize
 
 PriceOp = Literal["le", "ge", "range"]
 
-# Shopper words -> the catalog word they mean (after lower-casing and plural folding).
-SYNONYMS: dict[str, str] = {
-    "man": "men", "mens": "men", "male": "men", "gent": "men", "gents": "men", "guy": "men",
-    "woman": "women", "womens": "women", "lady": "women", "ladies": "women", "female": "women",
-    "boy": "boys", "girl": "girls", "kid": "kids", "child": "kids", "children": "kids",
-    "t-shirt": "tshirt", "tee": "tshirt", "tees": "tshirt", "gray": "grey",
-}
 _NUM = r"(\d+(?:\.\d+)?)"
 _CUR = r"(?:\s*(?:元|块|rmb|yuan|usd|eur|rs\.?|inr|\$|€|¥|￥))?"
 _PRICE_PATTERNS: list[tuple[re.Pattern[str], PriceOp]] = [

@@ -33,6 +33,14 @@ _KEEP_S = frozenset(
     ).split()
 )
 
+# Shopper words -> the catalog word they mean, applied to documents and queries alike.
+SYNONYMS: dict[str, str] = {
+    "man": "men", "mens": "men", "male": "men", "gent": "men", "gents": "men", "guy": "men",
+    "woman": "women", "womens": "women", "lady": "women", "ladies": "women", "female": "women",
+    "boy": "boys", "girl": "girls", "kid": "kids", "child": "kids", "children": "kids",
+    "t-shirt": "tshirt", "tee": "tshirt", "tees": "tshirt", "gray": "grey",
+}
+
 _jieba_lock = threading.Lock()
 _jieba = None
 
@@ -77,12 +85,16 @@ def tokenize(text: str) -> list[str]:
             continue
         if "-" in tok or "'" in tok:
             parts = re.split(r"[-']", tok)
-            out.extend(fold_plural(p) for p in parts if p and p not in STOPWORDS)
-            out.append(fold_plural("".join(parts)))
+            out.extend(_word(p) for p in parts if p and p not in STOPWORDS)
+            out.append(_word("".join(parts)))
             continue
         if tok not in STOPWORDS:
-            out.append(fold_plural(tok))
+            out.append(_word(tok))
     return out
+
+
+def _word(token: str) -> str:
+    return fold_plural(SYNONYMS.get(token, token))
 
 
 def tokenize_many(texts: Iterable[str]) -> list[list[str]]:
@@ -91,6 +103,22 @@ def tokenize_many(texts: Iterable[str]) -> list[list[str]]:
 
 # Fields a product document can be built from; "image" is the visual field.
 TEXT_FIELDS: tuple[str, ...] = ("title", "brand", "category", "attributes", "description")
+
+
+# Lexical field weights: a field's words are repeated this many times in the BM25 document,
+# so a title match counts above an attribute match, which counts above a description match.
+FIELD_WEIGHTS: dict[str, int] = {"title": 3, "brand": 2, "category": 2, "attributes": 2, "description": 1}
+
+
+def lexical_text(product: Product, fields: Iterable[str] = TEXT_FIELDS, weights: dict[str, int] | None = None) -> str:
+    """The BM25 document of ``product``: each chosen field repeated by its weight."""
+    weights = FIELD_WEIGHTS if weights is None else weights
+    parts = []
+    for f in fields:
+        text = product_text(product, (f,), max_chars=10_000)
+        if text:
+            parts.extend([text] * max(1, weights.get(f, 1)))
+    return " \n ".join(parts)
 
 
 def product_text(product: Product, fields: Iterable[str] = TEXT_FIELDS, max_chars: int = 1000) -> str:

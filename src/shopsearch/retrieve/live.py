@@ -19,7 +19,7 @@ import numpy as np
 
 from shopsearch.encode.cache import EmbeddingCache
 from shopsearch.index.wal import WriteAheadLog, decode_array, encode_array
-from shopsearch.preprocess.text import product_text
+from shopsearch.preprocess.text import lexical_text, product_text
 from shopsearch.types import Product
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ class LiveUpdates:
         if self.lexical is not None:
             fields = self._text_fields()
             for i, p in enumerate(products):
-                self.lexical.add(base + i, product_text(p, fields))
+                self.lexical.add(base + i, lexical_text(p, fields))
         self._invalidate()
 
     def _apply_meta(self: Engine, products: Sequence[Product]) -> None:
@@ -162,11 +162,11 @@ class LiveUpdates:
                 sel = self.alive[d.rows]
                 vectors[role] = (d.vectors[sel], new_pos[d.rows[sel]])
             fields = self._text_fields()
-            docs = [product_text(p, fields) for p in products] if self.lexical is not None else None
+            lexical_fields = fields if self.lexical is not None else ()
             old_rejects = (self.version_dir / REJECTS_NAME) if self.version_dir else None
 
             def fill(folder: Path) -> tuple[dict[str, Any], dict[str, int]]:
-                write_version(folder, products, docs, vectors,
+                write_version(folder, products, lexical_fields, vectors,
                               int(self.manifest.settings.get("hnsw_threshold", 100_000)))
                 if old_rejects is not None and old_rejects.is_file():
                     (folder / REJECTS_NAME).write_bytes(old_rejects.read_bytes())
