@@ -21,13 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import shopsearch  # noqa: E402
-from _zh_queries import to_chinese  # noqa: E402
-from shopsearch.config import IndexConfig, sample_data_dir  # noqa: E402
-from shopsearch.evaluation.evaluate import evaluate  # noqa: E402
-from shopsearch.evaluation.queries import load_queries  # noqa: E402
-from shopsearch.index.builder import build_index  # noqa: E402
-from shopsearch.index.manifest import IndexFormatError  # noqa: E402
+from _zh_queries import to_chinese
+
+import shopsearch
+from shopsearch.config import IndexConfig, sample_data_dir
+from shopsearch.evaluation.evaluate import evaluate
+from shopsearch.evaluation.queries import load_queries
+from shopsearch.index.builder import build_index
+from shopsearch.index.manifest import IndexFormatError
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIGS: dict[str, dict] = {

@@ -301,8 +301,7 @@ class Engine(LiveUpdates):
                 role = "joint" if signal in ("joint_image", "composed") else signal
                 rankings[signal] = self.dense[role].search(q, n_cand, allowed)
             if boost is not None and boost.any():
-                top = np.argsort(-boost, kind="stable")[: min(n_cand, int(np.count_nonzero(boost)))]
-                rankings["attributes"] = (top.astype(np.int64), boost[top].astype(np.float32))
+                rankings["attributes"] = self._constraint_candidates(boost, queries, n_cand)
             if not rankings:
                 raise ValueError(f"index {self.path} has no signal that can answer a text query")
             return self._fuse(rankings, k, offset, facets, weights, t0, boost, parsed, fusion)
@@ -335,8 +334,24 @@ class Engine(LiveUpdates):
                 raise ValueError(f"product {product_id!r} has no stored vectors to compare")
             return self._fuse(rankings, k, offset, facets, None, t0)
 
+    def _constraint_candidates(self, boost: np.ndarray, queries: dict[str, np.ndarray], n: int) -> Ranking:
+        """The products that match the most parsed constraints, ordered by the query's strongest
+        dense signal (a constrained vector search), or by position when there is none."""
+        best = boost >= boost.max() - 1e-9
+        for signal in ("composed", "joint_image", "image", "joint", "text"):
+            if signal in queries:
+                role = "joint" if signal in ("joint_image", "composed") else signal
+                positions, scores = self.dense[role].search(queries[signal], n, best)
+                return positions, scores
+        top = np.flatnonzero(best)[:n]
+        return top.astype(np.int64), boost[top].astype(np.float32)
+
+    def filter_mask(self, filters: Filters) -> np.ndarray | None:
+        """Bool mask over positions of live products passing ``filters``; None when all pass."""
+        with self._rw.read():
+            return self._allowed(filters)
+
     def _allowed(self, filters: Filters) -> np.ndarray | None:
-        """Bool mask of live products passing ``filters``; None when everything is allowed."""
         mask = self._get("filters").mask(normalize_filters(filters))
         if mask is None:
             return None if self.alive.all() else self.alive

@@ -63,12 +63,8 @@ class LiveUpdates:
             (meta_only if same else embed).append(p)
         record: dict[str, Any] = {"op": "upsert", "products": [p.to_dict() for p in embed]}
         if embed:
-            from shopsearch.index.builder import encode_products
-
-            roles = {role: self._encoder(role) for role in self.manifest.encoders}
-            pv = encode_products(embed, fields, "image" in self.manifest.fields, roles, self._cache)
             record["vectors"] = {role: {"rows": rows.tolist(), "data": encode_array(vecs)}
-                                 for role, (vecs, rows) in pv.vectors.items()}
+                                 for role, (vecs, rows) in self._embed_changed(embed, fields).items()}
         replaced = sum(1 for p in embed if p.id in self._positions)
         with self._update_lock:  # log order == apply order
             if embed:
@@ -81,6 +77,44 @@ class LiveUpdates:
                 if meta_only:
                     self._apply_meta(meta_only)
         return {"added": len(embed) - replaced, "replaced": replaced, "metadata": len(meta_only)}
+
+    def _embed_changed(self: Engine, products: list[Product], fields: tuple[str, ...]) -> dict[str, Any]:
+        """Vectors by role for ``products`` (batch-local rows). Only what changed is embedded:
+        a product whose images are unchanged keeps its stored image and joint vectors."""
+        from shopsearch.index.builder import encode_products
+
+        with_images = "image" in self.manifest.fields
+        image_roles = [r for r in ("image", "joint") if r in self.dense]
+        keep: dict[int, int] = {}  # batch row -> old position whose image vectors stay valid
+        for i, p in enumerate(products):
+            pos = self._positions.get(p.id)
+            if with_images and pos is not None and self.products[pos].images == p.images:
+                keep[i] = pos
+        fresh = [i for i in range(len(products)) if i not in keep]
+        roles = {role: self._encoder(role) for role in self.manifest.encoders}
+        text_roles = {r: e for r, e in roles.items() if r == "text"}
+        out: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+
+        def add(vectors: dict[str, tuple[np.ndarray, np.ndarray]], batch_rows: list[int]) -> None:
+            for role, (vecs, rows) in vectors.items():
+                parts = out.setdefault(role, ([], []))
+                parts[0].append(vecs)
+                parts[1].append(np.asarray(batch_rows, dtype=np.int64)[rows] if len(rows) else rows)
+
+        if fresh:
+            pv = encode_products([products[i] for i in fresh], fields, with_images, roles, self._cache)
+            add(pv.vectors, fresh)
+        if keep:
+            kept = list(keep)
+            pv = encode_products([products[i] for i in kept], fields, False, text_roles, self._cache)
+            add(pv.vectors, kept)
+            for role in image_roles:
+                for i in kept:
+                    old = self.dense[role].vectors_of(keep[i])
+                    add({role: (old, np.zeros(len(old), dtype=np.int64))}, [i])
+        return {role: (np.concatenate(v) if v else np.empty((0, self.dense[role].dim), np.float32),
+                       np.concatenate(r) if r else np.empty(0, np.int64))
+                for role, (v, r) in out.items()}
 
     def delete(self: Engine, ids: Sequence[str]) -> int:
         """Delete products by id; unknown ids are ignored. Returns how many were deleted."""
