@@ -46,6 +46,8 @@ class DenseIndex:
         self.n_products = n_products
         self.params = params
         self.dim = vectors.shape[1]
+        self._buffer: np.ndarray | None = None  # spare capacity for live appends
+        self._row_buffer: np.ndarray | None = None
         self.index = faiss_index if faiss_index is not None else self._build()
         if isinstance(self.index, faiss.IndexHNSWFlat):
             self.index.hnsw.efSearch = params.ef_search
@@ -94,14 +96,26 @@ class DenseIndex:
 
     def append(self, vectors: np.ndarray, rows: np.ndarray, n_products: int) -> None:
         """Add vectors (float32 (m, d)) owned by product positions ``rows``; not thread-safe:
-        the caller holds the write lock."""
+        the caller holds the write lock. Storage grows geometrically, so a stream of single
+        upserts costs amortised O(m), not a copy of the whole index each time."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim or rows.shape != (vectors.shape[0],):
             raise ValueError(f"append needs float32 (m, {self.dim}) vectors and (m,) rows")
-        self.vectors = np.concatenate([self.vectors, vectors])
-        self.rows = np.concatenate([self.rows, rows.astype(np.int64)])
+        n, m = self.vectors.shape[0], vectors.shape[0]
+        if self._buffer is None or n + m > self._buffer.shape[0]:
+            capacity = max(n + m, int(n * 1.5) + 64)
+            buffer = np.empty((capacity, self.dim), dtype=np.float32)
+            buffer[:n] = self.vectors
+            row_buffer = np.empty(capacity, dtype=np.int64)
+            row_buffer[:n] = self.rows
+            self._buffer, self._row_buffer = buffer, row_buffer
+        assert self._row_buffer is not None
+        self._buffer[n:n + m] = vectors
+        self._row_buffer[n:n + m] = rows
+        self.vectors = self._buffer[:n + m]
+        self.rows = self._row_buffer[:n + m]
         self.n_products = n_products
-        if len(vectors):
+        if m:
             self.index.add(vectors)
 
     def vectors_of(self, position: int) -> np.ndarray:
