@@ -68,3 +68,24 @@ def test_errors_are_readable(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "unknown field(s) 'colour'; valid: title" in capsys.readouterr().err
     assert main(["models"]) == 0
     assert "e5-small" in capsys.readouterr().out
+
+
+def test_upsert_delete_compact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shop = tmp_path / "shop"
+    catalog = write_catalog(shop, tiny_rows(shop))
+    out = tmp_path / "idx"
+    assert main(["index", str(catalog), "--out", str(out), "--no-model", "--no-progress", "--no-cache"]) == 0
+    updates = write_catalog(shop, [
+        {"id": "p1", "title": "Red Cotton Tshirt for Men", "gender": "Men", "base_colour": "Red",
+         "article_type": "shirt", "price": 9.0, "image": "images/p1.png"},
+        {"id": "p9", "title": "Pink Wool Scarf", "price": -1},
+    ], name="updates.jsonl")
+    assert main(["upsert", str(out), str(updates)]) == 0
+    captured = capsys.readouterr()
+    assert "1 metadata-only" in captured.out and "field 'price'" in captured.err
+    assert main(["delete", str(out), "p2", "p404"]) == 0
+    assert "deleted 1 of 2" in capsys.readouterr().out
+    assert main(["compact", str(out)]) == 0
+    assert "(7 products)" in capsys.readouterr().out
+    assert main(["search", str(out), "tshirt", "--filter", "price<10", "--json"]) == 0
+    assert [h["product_id"] for h in json.loads(capsys.readouterr().out)["hits"]] == ["p1"]

@@ -89,6 +89,37 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_upsert(args: argparse.Namespace) -> int:
+    import shopsearch
+    from shopsearch.catalog import load_catalog
+
+    loaded = load_catalog(args.catalog, mapping=_mapping(args), strict=args.strict)
+    for reject in loaded.rejects:
+        print(f"rejected: {reject}", file=sys.stderr)
+    engine = shopsearch.load(args.index)
+    counts = engine.upsert(loaded.products)
+    print(f"upserted {len(loaded.products)} products into {args.index}: {counts['added']} added, "
+          f"{counts['replaced']} re-embedded, {counts['metadata']} metadata-only; {len(loaded.rejects)} rejected")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    import shopsearch
+
+    n = shopsearch.load(args.index).delete(args.ids)
+    print(f"deleted {n} of {len(args.ids)} ids from {args.index}")
+    return 0
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    import shopsearch
+
+    engine = shopsearch.load(args.index)
+    version = engine.compact()
+    print(f"compacted {args.index} into version {version} ({engine.size} products)")
+    return 0
+
+
 DEMO_QUERIES = ("black leather shoes for men", "red summer dress", "男士蓝色牛仔裤", "女士手提包")
 
 
@@ -176,6 +207,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter", action="append", metavar="EXPR", help="filter applied to every query")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("upsert", help="add or replace products in an index without a rebuild")
+    p.add_argument("index", help="index directory")
+    p.add_argument("catalog", help="catalog file with the products to add or replace")
+    p.add_argument("--mapping", help="field mapping file (TOML or JSON)")
+    p.add_argument("--map", action="append", metavar="FIELD=COLUMN", help="field mapping entry (repeatable)")
+    p.add_argument("--strict", action="store_true", help="fail on any bad row")
+    p.set_defaults(func=cmd_upsert)
+
+    p = sub.add_parser("delete", help="delete products from an index by id")
+    p.add_argument("index", help="index directory")
+    p.add_argument("ids", nargs="+", help="product ids")
+    p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("compact", help="fold live updates into a fresh index version")
+    p.add_argument("index", help="index directory")
+    p.set_defaults(func=cmd_compact)
 
     p = sub.add_parser("demo", help="index the sample fashion catalog and run example queries")
     p.add_argument("--out", default="fx-index", help="index directory (default: fx-index)")
