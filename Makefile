@@ -11,11 +11,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# the CPU wheel first: an unpinned torch would pull a multi-GB CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,serve,voice]"
 	touch $@
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/shopsearch demo --out fx-index
+	$(VENV)/bin/shopsearch demo --out fx-index --serve
 
 test: $(VENV)/.installed
 	$(PY) -m pytest

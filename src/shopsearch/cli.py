@@ -156,6 +156,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
             assert p is not None
             attrs = ", ".join(str(v) for v in p.attributes.values())
             print(f"  {rank}. {p.id:<8} {p.title[:55]:<55} [{attrs[:60]}]")
+    if args.serve:
+        from shopsearch.service import run
+
+        run(str(out), host=args.host, port=args.port)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from shopsearch.service import run
+
+    run(args.index, host=args.host, port=args.port, workers=args.workers, voice=not args.no_voice)
     return 0
 
 
@@ -228,8 +239,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="index the sample fashion catalog and run example queries")
     p.add_argument("--out", default="fx-index", help="index directory (default: fx-index)")
     p.add_argument("--rebuild", action="store_true", help="re-index even if the index exists")
+    p.add_argument("--serve", action="store_true", help="then serve the web page and API")
+    p.add_argument("--host", default="127.0.0.1", help="address for --serve (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="serve the HTTP API and the web page")
+    p.add_argument("index", help="index directory")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes")
+    p.add_argument("--no-voice", action="store_true", help="disable voice queries")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("models", help="list registered encoders")
     p.set_defaults(func=cmd_models)
@@ -249,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as exc:
         logger.debug("command failed", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -72,7 +72,7 @@ def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS, max_bytes: int 
             img.load()
         except ImageError:
             raise
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
             raise ImageError(f"{_describe(source)}: not a decodable image ({exc})") from exc
     return to_rgb(img)
 

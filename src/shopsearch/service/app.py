@@ -1,0 +1,107 @@
+"""The FastAPI application: ``create_app(settings)``; the engine is loaded once by the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from shopsearch import __version__
+from shopsearch.service.errors import install_handlers
+from shopsearch.service.feedback import FeedbackStore
+from shopsearch.service.metrics import Gauge, Metrics
+from shopsearch.service.middleware import BodyLimitMiddleware, MetricsMiddleware
+from shopsearch.service.routers import feedback, images, ops, products, search, ui
+from shopsearch.service.settings import Settings
+from shopsearch.service.state import ServiceState
+
+logger = logging.getLogger(__name__)
+
+
+def _image_dirs(engine: Any) -> tuple[Path, ...]:
+    """The catalog's image folders at start-up; later writes may not add new ones."""
+    dirs = getattr(engine, "image_dirs", None)
+    if dirs is None:  # engines without the property: the folders of the local images
+        dirs = {Path(img).parent for p in engine.products for img in p.images
+                if not img.startswith(("http://", "https://"))}
+    return tuple(sorted({Path(d).resolve() for d in dirs}))
+
+
+def _voice_reason(settings: Settings) -> str | None:
+    if not settings.voice:
+        return "voice search is turned off in the service settings"
+    from shopsearch.voice import available
+
+    return available()
+
+
+def _register_gauges(metrics: Metrics, state: ServiceState) -> None:
+    def stats() -> dict[str, Any]:
+        engine = state.engine
+        if hasattr(engine, "stats"):
+            return engine.stats()  # type: ignore[no-any-return]
+        return {"products": len(engine.products), "vectors": {}, "bytes_on_disk": 0}
+
+    metrics.gauges = [
+        Gauge("shopsearch_index_products", "Live products in the index.",
+              lambda: [({}, stats()["products"])]),
+        Gauge("shopsearch_index_vectors", "Stored vectors per signal.",
+              lambda: [({"signal": k}, v) for k, v in stats().get("vectors", {}).items()]),
+        Gauge("shopsearch_index_bytes", "Index size on disk in bytes.",
+              lambda: [({}, stats().get("bytes_on_disk", 0))]),
+    ]
+
+
+def create_app(settings: Settings, engine: Any = None) -> FastAPI:
+    """The service for ``settings.index_dir``. ``engine``: an already loaded
+    :class:`~shopsearch.retrieve.engine.Engine` to serve instead (tests share one)."""
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        eng = engine
+        if eng is None:
+            import shopsearch
+
+            eng = shopsearch.load(settings.index_dir)
+        if settings.warmup and hasattr(eng, "warmup"):
+            eng.warmup()
+        state = ServiceState(
+            settings=settings, engine=eng, image_dirs=_image_dirs(eng),
+            feedback=FeedbackStore(settings.feedback_path), metrics=metrics,
+            voice_reason=_voice_reason(settings),
+        )
+        _register_gauges(metrics, state)
+        app.state.service = state
+        logger.info("serving %s (%d products); voice: %s", settings.index_dir, len(eng.products),
+                    state.voice_reason or "available")
+        try:
+            yield
+        finally:
+            state.feedback.close()
+
+    app = FastAPI(
+        title="shopsearch", version=__version__, lifespan=lifespan,
+        description="Cross-modal product search: text (Chinese, English), photo and voice queries.",
+        docs_url=None, redoc_url=None,  # their pages load scripts from a CDN; /openapi.json stays
+    )
+    install_handlers(app)
+    for module in (search, products, feedback, images, ops, ui):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type"])
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """App factory for ``uvicorn --factory`` (each worker process builds its own app)."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,1 @@
+"""One router per resource: search, products, feedback, images, ops (health, metrics), ui."""

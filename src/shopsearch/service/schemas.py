@@ -1,0 +1,153 @@
+"""Request and response models of the HTTP API (pydantic lives only at this edge)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Language = Literal["auto", "zh", "en"]
+EventType = Literal["impression", "click", "add_to_cart", "purchase", "like", "dislike"]
+FilterSpec = dict[str, Any] | list[str]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SearchRequest(_Strict):
+    """A search. At least one of ``text``, ``image`` (base64 or a data: URL) or an ``audio``
+    upload (multipart only). ``filters``: ``{"gender": "Men", "price": {"lt": 200}}`` or
+    ``["gender=Men", "price<200"]``. ``page`` is 1-based, ``k`` hits per page."""
+
+    text: str | None = Field(None, description="query text, Chinese or English")
+    image: str | None = Field(None, description="query photo, base64 (or a data: URL)")
+    filters: FilterSpec | None = None
+    k: int = Field(10, ge=1, description="hits per page")
+    page: int = Field(1, ge=1, description="1-based page number")
+    user_id: str | None = Field(None, max_length=128)
+    session_id: str | None = Field(None, max_length=128)
+    explain: bool = Field(False, description="include per-signal scores and ranks")
+    language: Language = Field("auto", description="spoken language of an audio query")
+    constraints: Literal["boost", "filter", "off"] | None = Field(
+        None, description="what the understood parts of the query (colour, gender, price...) do: "
+        "rank matching products up (boost, the default), filter, or nothing (off)")
+
+
+class ProductOut(BaseModel):
+    id: str
+    title: str
+    description: str
+    brand: str | None
+    category: list[str]
+    attributes: dict[str, str | int | float]
+    price: float | None
+    currency: str | None
+    rating: float | None
+    stock: int | None
+    images: list[str] = Field(description="image URLs: served by this service or external")
+
+
+class SignalOut(BaseModel):
+    score: float
+    rank: int
+
+
+class HitOut(BaseModel):
+    rank: int
+    product_id: str
+    score: float
+    product: ProductOut
+    signals: dict[str, SignalOut] | None = None
+
+
+class FacetValue(BaseModel):
+    value: str
+    count: int
+
+
+class ParsedChip(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    field: str
+    value: Any = None
+    text: str = ""
+
+
+class TranscriptOut(BaseModel):
+    text: str
+    language: str
+    duration_s: float
+    took_ms: float
+
+
+class SearchResponse(BaseModel):
+    hits: list[HitOut]
+    total: int = Field(description="number of matching products")
+    page: int
+    k: int
+    pages: int
+    facets: dict[str, list[FacetValue]]
+    parsed: dict[str, Any] | None = Field(None, description="query understanding (chips)")
+    transcript: TranscriptOut | None = None
+    took_ms: float = Field(description="engine time")
+    server_ms: float = Field(description="time in the service, decoding included")
+    signals_used: list[str]
+
+
+class SuggestResponse(BaseModel):
+    q: str
+    suggestions: list[str]
+
+
+class ProductWrite(BaseModel):
+    """A catalog row, validated like a row of a catalog file (any columns; unknown scalar
+    columns become attributes)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class BatchRequest(_Strict):
+    upsert: list[dict[str, Any]] = Field(default_factory=list, description="catalog rows")
+    delete: list[str] = Field(default_factory=list, description="product ids")
+
+
+class Reject(BaseModel):
+    index: int | None = None
+    product_id: str | None = None
+    field: str
+    reason: str
+
+
+class WriteResponse(BaseModel):
+    upserted: int = 0
+    deleted: int = 0
+    counts: dict[str, int] = Field(default_factory=dict)
+    rejects: list[Reject] = Field(default_factory=list)
+    product: ProductOut | None = None
+
+
+class FeedbackEvent(_Strict):
+    event: EventType
+    product_id: str = Field(min_length=1, max_length=128)
+    user_id: str | None = Field(None, max_length=128)
+    session_id: str | None = Field(None, max_length=128)
+    query: str | None = Field(None, max_length=500)
+    position: int | None = Field(None, ge=1, le=100_000)
+    value: float | None = Field(None, ge=0, le=1e9, description="e.g. the price of a purchase")
+    ts: float | None = Field(None, ge=0, le=1e11, description="client time, seconds since epoch")
+
+
+class FeedbackBatch(_Strict):
+    events: list[FeedbackEvent] = Field(min_length=1, max_length=1000)
+
+
+class FeedbackResponse(BaseModel):
+    stored: int
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    products: int
+    signals: list[str]
+    version: str
+    voice: str = Field(description="'available' or why voice search cannot run")

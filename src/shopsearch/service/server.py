@@ -1,0 +1,42 @@
+"""Run the service with uvicorn: one process, or ``workers`` processes via the app factory."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from typing import Any
+
+from shopsearch.service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def run(index_dir: Any, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+        log_level: str = "info", **settings: Any) -> None:
+    """Serve ``index_dir`` at http://host:port/ until interrupted.
+
+    With ``workers > 1`` each worker process loads the index itself (uvicorn needs an import
+    string then); settings travel to the workers as ``SHOPSEARCH_*`` environment variables.
+    """
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise ImportError('the HTTP service needs uvicorn; run: pip install "shopsearch[serve]"') from exc
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    config = Settings(index_dir=index_dir, **settings)
+    print(f"shopsearch serving {config.index_dir} at http://{host}:{port}/", flush=True)
+    if workers == 1:
+        from shopsearch.service.app import create_app
+
+        uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
+        return
+    if importlib.util.find_spec("uvloop") is None:
+        # uvicorn's own socket for several workers is created without IPPROTO_TCP, so asyncio
+        # leaves Nagle's algorithm on and small responses wait ~40 ms for delayed ACKs.
+        logger.warning("uvloop is not installed: with %d workers responses may be delayed ~40 ms; "
+                       'run: pip install "uvicorn[standard]"', workers)
+    os.environ.update(config.to_env())
+    uvicorn.run("shopsearch.service.app:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level=log_level)

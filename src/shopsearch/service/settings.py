@@ -1,0 +1,100 @@
+"""Service settings: one frozen dataclass, read from the environment by the CLI entry point."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+API_KEY_ENV = "SHOPSEARCH_API_KEY"
+INDEX_ENV = "SHOPSEARCH_INDEX_DIR"
+MiB = 1024 * 1024
+
+
+def _api_key_from_env() -> str | None:
+    return os.environ.get(API_KEY_ENV) or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the HTTP service runs. Every limit is enforced with a 4xx that names it.
+
+    ``api_key`` protects the write endpoints (default: ``$SHOPSEARCH_API_KEY``; unset means
+    writes are refused). ``data_dir`` holds the feedback database (default: the index
+    directory). ``cors_origins`` is empty by default: browsers may call the API only from the
+    page the service itself serves.
+    """
+
+    index_dir: Path
+    api_key: str | None = field(default_factory=_api_key_from_env, repr=False)
+    data_dir: Path | None = None
+    max_body_bytes: int = 12 * MiB
+    max_image_bytes: int = 10 * MiB
+    max_image_pixels: int = 25_000_000
+    max_audio_bytes: int = 4 * MiB
+    max_audio_seconds: float = 15.0
+    max_text_chars: int = 500
+    max_k: int = 100
+    max_page: int = 100
+    max_batch: int = 1000
+    cors_origins: tuple[str, ...] = ()
+    voice: bool = True
+    voice_threads: int = 2
+    warmup: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index_dir", Path(self.index_dir))
+        if self.data_dir is not None:
+            object.__setattr__(self, "data_dir", Path(self.data_dir))
+        object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
+        for name in ("max_body_bytes", "max_image_bytes", "max_image_pixels", "max_audio_bytes",
+                     "max_text_chars", "max_k", "max_page", "max_batch", "voice_threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Settings.{name} must be a positive integer, got {value!r}")
+        if not self.max_audio_seconds > 0:
+            raise ValueError(f"Settings.max_audio_seconds must be > 0, got {self.max_audio_seconds!r}")
+        if self.api_key is not None and len(self.api_key) < 8:
+            raise ValueError("Settings.api_key must be at least 8 characters")
+
+    @property
+    def feedback_path(self) -> Path:
+        return (self.data_dir or self.index_dir) / "feedback.sqlite"
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Settings from ``SHOPSEARCH_*`` variables (``SHOPSEARCH_INDEX_DIR``,
+        ``SHOPSEARCH_MAX_K``...), then ``overrides``. Used by multi-worker servers, where each
+        worker process builds its own app."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"SHOPSEARCH_{f.name.upper()}")
+            if raw is None or f.name == "api_key":
+                continue
+            if f.name in ("index_dir", "data_dir"):
+                values[f.name] = Path(raw)
+            elif f.name == "cors_origins":
+                values[f.name] = tuple(o.strip() for o in raw.split(",") if o.strip())
+            elif f.name in ("voice", "warmup"):
+                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif f.name == "max_audio_seconds":
+                values[f.name] = float(raw)
+            else:
+                values[f.name] = int(raw)
+        values.update(overrides)
+        if "index_dir" not in values:
+            raise ValueError(f"no index directory: set ${INDEX_ENV}")
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The inverse of :meth:`from_env` (without the API key, which stays in its own variable)."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "api_key" or value is None:
+                continue
+            if isinstance(value, tuple):
+                value = ",".join(value)
+            out[f"SHOPSEARCH_{f.name.upper()}"] = str(value)
+        return out
