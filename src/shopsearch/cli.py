@@ -74,21 +74,6 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    import shopsearch
-    from shopsearch.evaluation.evaluate import evaluate
-    from shopsearch.evaluation.queries import load_queries
-
-    engine = shopsearch.load(args.index)
-    queries = load_queries(args.queries)
-    report = evaluate(
-        lambda q, k: engine.search(text=q.text, image=q.image, k=k, filters=args.filter, facets=False).ids(),
-        queries, k=args.k,
-    )
-    print(json.dumps(report.metrics, indent=2) if args.json else report.to_table())
-    return 0
-
-
 def cmd_upsert(args: argparse.Namespace) -> int:
     import shopsearch
     from shopsearch.catalog import load_catalog
@@ -211,13 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("eval", help="evaluate an index against queries with relevance judgements")
-    p.add_argument("index", help="index directory")
-    p.add_argument("queries", help="JSONL: {qid, query?, image?, relevant: [ids]} per line")
-    p.add_argument("--k", type=int, default=10, help="cut-off for @k metrics")
-    p.add_argument("--filter", action="append", metavar="EXPR", help="filter applied to every query")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=cmd_eval)
+    from shopsearch.evaluation.cli import add_eval_parsers
+
+    add_eval_parsers(sub)  # eval, compare, report, interleave
 
     p = sub.add_parser("upsert", help="add or replace products in an index without a rebuild")
     p.add_argument("index", help="index directory")

@@ -1,0 +1,77 @@
+"""benchmarks/run_all.py on a folder of fake benchmarks (the real ones are far too slow)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+RUN_ALL = Path(__file__).resolve().parents[2] / "benchmarks" / "run_all.py"
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("run_all_under_test", RUN_ALL)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture()
+def bench_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "benchmarks"
+    d.mkdir()
+    (d / "fast.py").write_text(
+        '"""Fast fake benchmark | with a pipe."""\nimport json, pathlib, sys\n'
+        'out = pathlib.Path(__file__).parent / "results"\nout.mkdir(exist_ok=True)\n'
+        '(out / "fast.json").write_text(json.dumps({"args": sys.argv[1:]}))\n'
+        '(out / "fast.md").write_text("| a |\\n")\n'
+    )
+    (d / "broken.py").write_text('"""Always fails."""\nraise SystemExit(3)\n')
+    (d / "_helper.py").write_text("X = 1\n")
+    (d / "README.md").write_text("# Benchmarks\n\nHand-written intro.\n")
+    return d
+
+
+def test_discovery_skips_helpers(bench_dir: Path) -> None:
+    run_all = _load()
+    assert [b.name for b in run_all.discover(bench_dir)] == ["broken", "fast"]
+    real = {b.name for b in run_all.discover(RUN_ALL.parent)}
+    assert "run_all" not in real and "_zh_queries" not in real and "retrieval_quality" in real
+
+
+def test_dry_run_changes_nothing(bench_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_all = _load()
+    before = (bench_dir / "README.md").read_text()
+    assert run_all.main(["--bench-dir", str(bench_dir), "--dry-run", "--args", "fast=--n 3"]) == 0
+    out = capsys.readouterr().out
+    assert "would run:" in out and "fast.py --n 3" in out and "broken.py" in out
+    assert (bench_dir / "README.md").read_text() == before
+    assert not (bench_dir / "results").exists()
+
+
+def test_run_only_then_summary_keeps_status(bench_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_all = _load()
+    assert run_all.main(["--bench-dir", str(bench_dir), "--only", "fast", "--args", "fast=--n 3"]) == 0
+    readme = (bench_dir / "README.md").read_text()
+    assert readme.startswith("# Benchmarks\n\nHand-written intro.")
+    assert "[fast.md](results/fast.md), [fast.json](results/fast.json)" in readme
+    assert "Fast fake benchmark \\| with a pipe." in readme
+    row = next(line for line in readme.splitlines() if line.startswith("| `fast`"))
+    assert "| ok " in row
+    assert '"--n", "3"' in (bench_dir / "results" / "fast.json").read_text()
+    broken_row = next(line for line in readme.splitlines() if line.startswith("| `broken`"))
+    assert broken_row.endswith("| none yet | - | - |")
+
+    # a failing benchmark: exit 1, its status recorded, the earlier status of `fast` kept
+    assert run_all.main(["--bench-dir", str(bench_dir), "--only", "broken"]) == 1
+    readme = (bench_dir / "README.md").read_text()
+    assert readme.count(run_all.BEGIN) == 1
+    assert "failed (rc 3" in readme and row.split("|")[5].strip() in readme
+    assert (bench_dir / "results" / "logs" / "broken.log").is_file()
+    capsys.readouterr()
+    assert run_all.main(["--bench-dir", str(bench_dir), "--only", "nope"]) == 2
