@@ -9,8 +9,10 @@ import numpy as np
 
 from shopsearch.types import Product
 
-# Attributes with more distinct values than this are identifiers or free text, not facets.
-MAX_FACET_VALUES = 60
+# Attributes with more distinct values than this (or than 60% of the products, for catalogs of
+# more than ~35 products) are identifiers or free text, not facets; so are long values.
+MAX_FACET_VALUES = 200
+MAX_FACET_VALUE_CHARS = 40
 PRICE_FACET = "price"
 
 
@@ -30,7 +32,9 @@ def choose_facet_fields(products: Sequence[Product], max_values: int = MAX_FACET
     fields = []
     if any(p.brand for p in products):
         fields.append("brand")
-    fields += [k for k, v in values.items() if 1 < len(v) <= max_values and k not in numeric]
+    limit = min(max_values, max(20, int(0.6 * len(products))))
+    fields += [k for k, v in values.items() if 1 < len(v) <= limit and k not in numeric
+               and sum(map(len, v)) / len(v) <= MAX_FACET_VALUE_CHARS]
     if not fields and any(p.category for p in products):
         fields.append("category")
     if any(p.price is not None for p in products):
