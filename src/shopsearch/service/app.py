@@ -55,6 +55,9 @@ def _register_gauges(metrics: Metrics, state: ServiceState) -> None:
         Gauge("shopsearch_index_bytes", "Index size on disk in bytes.",
               lambda: [({}, stats().get("bytes_on_disk", 0))]),
     ]
+    if state.experiment is not None:
+        metrics.gauges.append(Gauge("shopsearch_experiment_total",
+                                    "Split-traffic experiment counters per arm.", state.experiment.gauge_samples))
 
 
 def create_app(settings: Settings, engine: Any = None) -> FastAPI:
@@ -76,6 +79,10 @@ def create_app(settings: Settings, engine: Any = None) -> FastAPI:
             feedback=FeedbackStore(settings.feedback_path), metrics=metrics,
             voice_reason=_voice_reason(settings),
         )
+        if settings.experiment is not None:
+            from shopsearch.evaluation.abtest import Experiment, ExperimentConfig
+
+            state.experiment = Experiment(ExperimentConfig.from_file(settings.experiment))
         _register_gauges(metrics, state)
         app.state.service = state
         logger.info("serving %s (%d products); voice: %s", settings.index_dir, len(eng.products),

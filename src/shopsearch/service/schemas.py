@@ -92,6 +92,7 @@ class SearchResponse(BaseModel):
     took_ms: float = Field(description="engine time")
     server_ms: float = Field(description="time in the service, decoding included")
     signals_used: list[str]
+    experiment: dict[str, str] | None = Field(None, description="split-traffic experiment and arm, when one runs")
 
 
 class SuggestResponse(BaseModel):

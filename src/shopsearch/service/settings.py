@@ -42,9 +42,12 @@ class Settings:
     voice: bool = True
     voice_threads: int = 2
     warmup: bool = True
+    experiment: Path | None = None  # JSON file of a split-traffic A/B experiment (see evaluation.abtest)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index_dir", Path(self.index_dir))
+        if self.experiment is not None:
+            object.__setattr__(self, "experiment", Path(self.experiment))
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", Path(self.data_dir))
         object.__setattr__(self, "cors_origins", tuple(self.cors_origins))

@@ -28,6 +28,7 @@ class ServiceState:
     metrics: Metrics
     transcriber: Any = None  # shopsearch.voice.Transcriber, created on first voice query
     voice_reason: str | None = None  # why voice search is off; None when it can run
+    experiment: Any = None  # shopsearch.evaluation.abtest.Experiment when a split-traffic test runs
 
     def image_url(self, product: Product, index: int) -> str:
         ref = product.images[index]

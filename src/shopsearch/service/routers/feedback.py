@@ -25,6 +25,8 @@ async def _store(state: ServiceState, events: list[FeedbackEvent]) -> dict[str, 
     stored = await run_in_threadpool(state.feedback.append, rows)
     for e in events:
         state.metrics.feedback.inc(event=e.event)
+        if state.experiment is not None and e.user_id:
+            state.experiment.record_event(state.experiment.assign(e.user_id), e.event, e.position)
     return {"stored": stored}
 
 

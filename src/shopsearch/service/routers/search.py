@@ -6,6 +6,7 @@ import base64
 import binascii
 import functools
 import json
+import logging
 import math
 import re
 import time
@@ -23,6 +24,7 @@ from shopsearch.service.errors import ApiError, from_validation
 from shopsearch.service.schemas import SearchRequest, SearchResponse, SuggestResponse
 from shopsearch.service.state import ServiceState, get_state
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["search"])
 
 _BYTESIO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
@@ -246,17 +248,26 @@ async def search(request: Request) -> dict[str, Any]:
     options: dict[str, Any] = {"offset": offset, "facets": True}
     if req.constraints is not None:
         options["constraints"] = req.constraints
+    exp, arm = state.experiment, None
+    user_id = req.user_id or request.headers.get("x-user-id")
+    if exp is not None and user_id:
+        arm = exp.assign(user_id)
+        options.update(exp.search_options(arm))  # the arm's settings win
     try:
         result = await run_in_threadpool(
-            functools.partial(state.engine.search, text or None, image, req.k, req.filters, None, **options))
+            functools.partial(state.engine.search, text or None, image, req.k, req.filters, **options))
     except ValueError as exc:
         raise engine_error(exc) from None
+    if arm is not None:
+        exp.record_search(arm, len(result.hits), result.took_ms)
+        logger.info("experiment %s: user %s in arm %s", exp.config.name, user_id, arm)
     modality = "+".join(m for m, on in (("text", bool(req.text and req.text.strip())),
                                         ("image", image is not None), ("voice", audio is not None)) if on)
     state.metrics.searches.inc(modality=modality)
     body = page_payload(result, state, req.k, req.page, req.explain)
     body["transcript"] = transcript.to_dict() if transcript is not None else None
     body["server_ms"] = (time.perf_counter() - t0) * 1000
+    body["experiment"] = {"name": exp.config.name, "arm": arm} if arm is not None else None
     return body
 
 
