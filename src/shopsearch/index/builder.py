@@ -210,8 +210,16 @@ def encode_products(
         joint = encoders.get("joint")
         if joint is not None:
             t = time.perf_counter()
+            image_vecs = out.vectors["image"][0]
+            if joint.image_backbone == enc.name:
+                # Reuse the backbone features just computed; only the extras (colour) are new.
+                def joint_features(items: list[Any]) -> np.ndarray:
+                    index = {p: i for i, p in enumerate(paths)}
+                    return joint.image_features_from(image_vecs[[index[p] for p in items]], items)
+            else:
+                joint_features = joint.image_features
             jkeys = [image_key(f"{joint.name}@{joint.version}:features", p) for p in paths]
-            feats = _embed(cache, jkeys, paths, joint.image_feature_dim, joint.image_features)
+            feats = _embed(cache, jkeys, paths, joint.image_feature_dim, joint_features)
             out.vectors["joint"] = (joint.project_images(feats), row_arr)
             seconds["joint"] = time.perf_counter() - t
     return out
