@@ -79,5 +79,6 @@ def tiny_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tiny")
     catalog = write_catalog(root / "shop", tiny_rows(root / "shop"))
     out = root / "index"
-    build_index(catalog, out, IndexConfig(joint_model=None, cache_path=root / "cache.sqlite", progress=False))
+    config = IndexConfig(joint_model=None, zero_shot=False, cache_path=root / "cache.sqlite", progress=False)
+    build_index(catalog, out, config)
     return out

@@ -16,7 +16,7 @@ from .conftest import tiny_rows, write_catalog
 def test_index_search_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     catalog = write_catalog(tmp_path / "shop", tiny_rows(tmp_path / "shop"))
     out = tmp_path / "idx"
-    assert main(["index", str(catalog), "--out", str(out), "--no-model", "--no-progress",
+    assert main(["index", str(catalog), "--out", str(out), "--no-model", "--no-zero-shot", "--no-progress",
                  "--cache", str(tmp_path / "c.sqlite"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["products"] == 8 and report["rejects"] == 0 and report["images"] == 8
@@ -51,7 +51,7 @@ def test_index_search_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 def test_image_only_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     catalog = write_catalog(tmp_path / "shop", tiny_rows(tmp_path / "shop"))
     out = tmp_path / "idx"
-    assert main(["index", str(catalog), "--out", str(out), "--fields", "image", "--no-model",
+    assert main(["index", str(catalog), "--out", str(out), "--fields", "image", "--no-model", "--no-zero-shot",
                  "--no-progress", "--no-cache"]) == 0
     capsys.readouterr()
     photo = tmp_path / "shop" / "images" / "p5.png"
@@ -74,7 +74,8 @@ def test_upsert_delete_compact(tmp_path: Path, capsys: pytest.CaptureFixture[str
     shop = tmp_path / "shop"
     catalog = write_catalog(shop, tiny_rows(shop))
     out = tmp_path / "idx"
-    assert main(["index", str(catalog), "--out", str(out), "--no-model", "--no-progress", "--no-cache"]) == 0
+    assert main(["index", str(catalog), "--out", str(out), "--no-model", "--no-zero-shot", "--no-progress",
+                 "--no-cache"]) == 0
     updates = write_catalog(shop, [
         {"id": "p1", "title": "Red Cotton Tshirt for Men", "gender": "Men", "base_colour": "Red",
          "article_type": "shirt", "price": 9.0, "image": "images/p1.png"},

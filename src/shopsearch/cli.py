@@ -36,7 +36,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     fields = tuple(f.strip() for f in args.fields.split(",") if f.strip()) if args.fields else INDEX_FIELDS
     joint = None if args.no_model else (args.model or "default")
     config = IndexConfig(
-        fields=fields, joint_model=joint, threads=args.threads, batch_size=args.batch_size,
+        fields=fields, joint_model=joint, zero_shot=not args.no_zero_shot, threads=args.threads,
+        batch_size=args.batch_size,
         cache_path=None if args.no_cache else (Path(args.cache) if args.cache else IndexConfig().cache_path),
         progress=not args.no_progress,
     )
@@ -179,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="fail on any bad row instead of skipping it")
     p.add_argument("--model", help="joint text-image model directory (default: the packaged model)")
     p.add_argument("--no-model", action="store_true", help="index without the joint text-image model")
+    p.add_argument("--no-zero-shot", action="store_true",
+                   help="without a joint model, do not index the ImageNet-label zero-shot fallback")
     p.add_argument("--threads", type=int, help="CPU threads for the encoders")
     p.add_argument("--batch-size", type=int, default=32, help="image encoder batch size")
     p.add_argument("--cache", help="embedding cache file (default ~/.cache/shopsearch/embeddings.sqlite)")

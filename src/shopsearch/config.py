@@ -55,7 +55,8 @@ class IndexConfig:
 
     ``fields`` chooses what is indexed: any of :data:`INDEX_FIELDS`; ``image`` alone gives an
     image-only index (text queries then reach products through the joint model only).
-    ``joint_model`` is a model directory, ``"default"`` for the packaged model, or ``None``.
+    ``joint_model`` is a model directory, ``"default"`` for the packaged model, or ``None``;
+    without one, ``zero_shot`` indexes the ImageNet-label fallback for text->image search.
     """
 
     fields: tuple[str, ...] = INDEX_FIELDS
@@ -68,6 +69,7 @@ class IndexConfig:
     hnsw_threshold: int = 100_000
     progress: bool = True
     check_images: bool = True
+    zero_shot: bool = True  # without a joint model, index ImageNet-label vectors for text->image
 
     def __post_init__(self) -> None:
         if not self.fields:

@@ -88,7 +88,8 @@ def test_broken_rows_are_reported_and_good_rows_kept(tmp_path: Path) -> None:
     ]
     catalog = write_catalog(shop, rows[:4] + bad + rows[4:])
     report = build_index(catalog, tmp_path / "idx",
-                         IndexConfig(joint_model=None, cache_path=tmp_path / "c.sqlite", progress=False))
+                         IndexConfig(joint_model=None, zero_shot=False, cache_path=tmp_path / "c.sqlite",
+                                     progress=False))
     assert report.n_products == 8
     lines = sorted({r.line for r in report.rejects})
     assert lines == [5, 6, 7, 8, 9, 10]
@@ -105,7 +106,7 @@ _BUILD = """
 import sys
 from shopsearch.config import IndexConfig
 from shopsearch.index.builder import build_index
-build_index(sys.argv[1], sys.argv[2], IndexConfig(joint_model=None, cache_path=None, progress=False,
+build_index(sys.argv[1], sys.argv[2], IndexConfig(joint_model=None, zero_shot=False, cache_path=None, progress=False,
             batch_size=4))
 """
 
@@ -115,7 +116,7 @@ def test_crash_during_indexing_keeps_previous_index(tiny_index: Path, tmp_path: 
     before = resolve_version(idx).name
     shop = tmp_path / "big"
     rows = []
-    for i in range(40):  # enough images that encoding takes a few seconds
+    for i in range(80):  # enough images that encoding takes several seconds
         for r in tiny_rows(shop):
             r = dict(r, id=f"{r['id']}-{i}")
             rows.append(r)
@@ -123,10 +124,11 @@ def test_crash_during_indexing_keeps_previous_index(tiny_index: Path, tmp_path: 
     proc = subprocess.Popen([sys.executable, "-c", _BUILD, str(catalog), str(idx)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
-    while time.time() < deadline and not list(idx.glob(".tmp-v-*/products.sqlite")):
-        time.sleep(0.05)
+    while time.time() < deadline and not list(idx.glob(".tmp-v-*")):
+        time.sleep(0.02)
     assert list(idx.glob(".tmp-v-*")), "the build never started writing"
-    time.sleep(0.5)
+    time.sleep(1.0)  # into the encoding phase
+    assert proc.poll() is None, "the build finished before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert resolve_version(idx).name == before
@@ -135,6 +137,6 @@ def test_crash_during_indexing_keeps_previous_index(tiny_index: Path, tmp_path: 
     assert engine.search(text="red tshirt", k=3).hits
     # the next build cleans up the half-written version
     build_index(write_catalog(tmp_path / "shop2", tiny_rows(tmp_path / "shop2")), idx,
-                IndexConfig(joint_model=None, cache_path=None, progress=False))
+                IndexConfig(joint_model=None, zero_shot=False, cache_path=None, progress=False))
     assert not list(idx.glob(".tmp-v-*"))
     assert [p.name for p in idx.glob("v-*")] == [resolve_version(idx).name]

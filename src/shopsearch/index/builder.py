@@ -222,6 +222,12 @@ def encode_products(
             feats = _embed(cache, jkeys, paths, joint.image_feature_dim, joint_features)
             out.vectors["joint"] = (joint.project_images(feats), row_arr)
             seconds["joint"] = time.perf_counter() - t
+        zero = encoders.get("zeroshot")
+        if zero is not None:
+            t = time.perf_counter()
+            zkeys = [image_key(f"{zero.name}@{zero.version}", p) for p in paths]
+            out.vectors["zeroshot"] = (_embed(cache, zkeys, paths, zero.dim, zero.embed_images), row_arr)
+            seconds["zeroshot"] = time.perf_counter() - t
     return out
 
 
@@ -236,6 +242,11 @@ def create_index_encoders(config: IndexConfig) -> dict[str, Any]:
         joint = _load_joint(config, encoders["image"])
         if joint is not None:
             encoders["joint"] = joint
+        elif config.zero_shot:
+            from shopsearch.encode.zeroshot import ZeroShotEncoder
+
+            text = encoders.get("text") or create_encoder(config.text_model, batch_size=64, **common)
+            encoders["zeroshot"] = ZeroShotEncoder(text_encoder=text, image_encoder=encoders["image"])
     return encoders
 
 

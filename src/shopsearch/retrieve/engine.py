@@ -50,7 +50,10 @@ from shopsearch.types import Hit, Product, SearchResult
 logger = logging.getLogger(__name__)
 
 Filters = Sequence[str] | Mapping[str, Any] | Sequence[Filter] | None
-SIGNALS: tuple[str, ...] = ("lexical", "text", "joint", "image", "joint_image", "composed", "attributes")
+SIGNALS: tuple[str, ...] = (
+    "lexical", "text", "joint", "zeroshot", "image", "joint_image", "composed", "attributes",
+)
+_UNREGISTERED_ROLES = ("joint", "zeroshot")  # model files or fallbacks, not registry encoders
 
 
 class Engine(LiveUpdates):
@@ -97,7 +100,7 @@ class Engine(LiveUpdates):
         if verify:
             verify_checksums(version, manifest)
         for role, ref in manifest.encoders.items():
-            if role == "joint" or (encoders and role in encoders):
+            if role in _UNREGISTERED_ROLES or (encoders and role in encoders):
                 continue
             try:
                 info = model_info(ref.name)
@@ -114,7 +117,7 @@ class Engine(LiveUpdates):
         params = DenseParams(hnsw_threshold=int(manifest.settings.get("hnsw_threshold", 100_000)))
         dense = {
             role: DenseIndex.load(version / "dense", role, len(products), params)
-            for role in ("text", "image", "joint") if role in manifest.encoders
+            for role in ("text", "image", "joint", "zeroshot") if role in manifest.encoders
         }
         lexical = LexicalIndex.load(version / "lexical") if (version / "lexical").is_dir() else None
         engine = cls(manifest, products, dense, lexical, config, encoders, Path(index_dir), version)
@@ -172,6 +175,11 @@ class Engine(LiveUpdates):
                 ref = self.manifest.encoders[role]
                 if role == "joint":
                     enc = _load_joint_for(ref, self.manifest, self._encoder("image"))
+                elif role == "zeroshot":
+                    from shopsearch.encode.zeroshot import ZeroShotEncoder
+
+                    text = self._encoder("text") if "text" in self.manifest.encoders else None
+                    enc = ZeroShotEncoder(text_encoder=text, image_encoder=self._encoder("image"))
                 else:
                     enc = create_encoder(ref.name)
                 _check_encoder(self.manifest, role, enc)
@@ -266,6 +274,8 @@ class Engine(LiveUpdates):
                 queries["text"] = self._query_vector("text", parsed.normalized)
             if "joint" in self.dense and "joint" in use:
                 queries["joint"] = self._query_vector("joint", text)
+            if "zeroshot" in self.dense and "zeroshot" in use:
+                queries["zeroshot"] = self._query_vector("zeroshot", text)
         if image is not None:
             roles = [r for r in ("image", "joint") if r in self.dense]
             if not roles:
@@ -338,7 +348,7 @@ class Engine(LiveUpdates):
         """The products that match the most parsed constraints, ordered by the query's strongest
         dense signal (a constrained vector search), or by position when there is none."""
         best = boost >= boost.max() - 1e-9
-        for signal in ("composed", "joint_image", "image", "joint", "text"):
+        for signal in ("composed", "joint_image", "image", "joint", "text", "zeroshot"):
             if signal in queries:
                 role = "joint" if signal in ("joint_image", "composed") else signal
                 positions, scores = self.dense[role].search(queries[signal], n, best)

@@ -84,7 +84,7 @@ class LiveUpdates:
         from shopsearch.index.builder import encode_products
 
         with_images = "image" in self.manifest.fields
-        image_roles = [r for r in ("image", "joint") if r in self.dense]
+        image_roles = [r for r in ("image", "joint", "zeroshot") if r in self.dense]
         keep: dict[int, int] = {}  # batch row -> old position whose image vectors stay valid
         for i, p in enumerate(products):
             pos = self._positions.get(p.id)

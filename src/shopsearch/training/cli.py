@@ -1,0 +1,125 @@
+"""The ``shopsearch train`` subcommand: a thin call into :func:`shopsearch.training.train`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+import time
+from dataclasses import fields
+
+from shopsearch.training.config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+
+def add_train_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``train CATALOG --out MODEL_DIR [options]`` to a CLI's subparsers."""
+    d = TrainConfig()
+    p = subparsers.add_parser(
+        "train",
+        help="train the text<->image alignment heads on a catalogue",
+        description="Train joint text/image heads over the frozen backbones and write a "
+        "versioned model directory (config.json, heads.npz, training.json, MODEL_CARD.md).",
+    )
+    p.add_argument("catalog", help="catalogue file (.jsonl, .csv, .parquet)")
+    p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument("--mapping", help="field mapping file (TOML/JSON) for the catalogue")
+    p.add_argument("--map", action="append", default=[], metavar="KEY=VALUE",
+                   help="field mapping override, repeatable (see shopsearch.catalog.mapping)")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--head", choices=("linear", "mlp"), default=d.head)
+    p.add_argument("--loss", choices=("infonce", "triplet"), default=d.loss)
+    p.add_argument("--dim", type=int, default=d.dim, help="joint space dimension")
+    p.add_argument("--hidden", type=int, default=d.hidden, help="MLP hidden width")
+    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--rounds", type=int, default=d.rounds,
+                   help="training pairs drawn per product per epoch")
+    p.add_argument("--title-prob", type=float, default=d.title_prob,
+                   help="chance a training pair uses the title instead of a partial text")
+    p.add_argument("--grouped-fraction", type=float, default=d.grouped_fraction,
+                   help="share of each batch drawn from one article type (hard negatives)")
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--patience", type=int, default=d.patience)
+    p.add_argument("--margin", type=float, default=d.margin, help="triplet margin")
+    p.add_argument("--temperature", type=float, default=d.temperature,
+                   help="initial InfoNCE temperature (learned)")
+    p.add_argument("--no-color", dest="color", action="store_false",
+                   help="no colour histogram image features")
+    p.add_argument("--augment-flip", action="store_true",
+                   help="also train on mirrored images (costs a second image pass)")
+    p.add_argument("--codeswitch-prob", type=float, default=d.codeswitch_prob,
+                   help="chance a partial training text is rewritten with Chinese lexicon terms")
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    p.add_argument("--holdout", type=float, default=0.0,
+                   help="leave out this seeded fraction of products entirely (evaluation split)")
+    p.add_argument("--holdout-seed", type=int, default=0)
+    p.add_argument("--cache", help="embedding cache file (SQLite) for backbone features")
+    p.add_argument("--name", default="joint", help="model name stored in the directory")
+    p.add_argument("--version", dest="model_version", default="1", help="model version string")
+    p.add_argument("--notes", default="", help="free text for the model card's Notes section")
+    p.add_argument("--force", action="store_true", help="replace an existing model directory")
+    p.set_defaults(func=run_train)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`TrainConfig` the flags describe (unset options keep their defaults)."""
+    names = {f.name for f in fields(TrainConfig)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    return TrainConfig(**values)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Handler of ``shopsearch train``; prints a one-line summary, returns the exit code."""
+    from shopsearch.catalog import FieldMapping, load_catalog, load_mapping
+    from shopsearch.training.pipeline import train
+
+    config = config_from_args(args)
+    mapping = load_mapping(args.mapping) if args.mapping else None
+    if args.map:
+        mapping = FieldMapping.from_pairs(args.map, base=mapping)
+    started = time.perf_counter()
+    loaded = load_catalog(args.catalog, mapping, check_images=False)
+    if loaded.rejects:
+        logger.warning("%d catalogue rows rejected; training on the %d good products",
+                       len(loaded.rejects), len(loaded.products))
+    # The exact command line when this runs as ``shopsearch ... train``; rebuilt from the
+    # parsed flags when the handler is called some other way.
+    command = "shopsearch " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
+        if "train" in sys.argv[1:] else _reconstruct(args)
+    fit = train(
+        loaded.products, args.out, config, name=args.name, version=args.model_version,
+        command=command, catalog=str(args.catalog), cache_path=args.cache,
+        holdout=args.holdout, holdout_seed=args.holdout_seed, overwrite=args.force,
+        notes=args.notes,
+    )
+    val = fit.val_metrics
+    print(
+        f"trained {args.name} {args.model_version} -> {args.out}: best epoch {fit.best_epoch}/"
+        f"{fit.epochs_run}, val nDCG@10 {val.get('val_ndcg@10', 0.0):.4f}, title R@10 "
+        f"{val.get('val_title_recall@10', 0.0):.4f}, {time.perf_counter() - started:.0f} s"
+    )
+    return 0
+
+
+def _reconstruct(args: argparse.Namespace) -> str:
+    parts = ["shopsearch", "train", shlex.quote(str(args.catalog)), "--out", shlex.quote(args.out)]
+    skip = {"catalog", "out", "func", "command", "verbose", "notes"}
+    for key, value in sorted(vars(args).items()):
+        if key in skip or value is None or value == [] or value is False:
+            continue
+        flag = "--" + ("version" if key == "model_version" else key.replace("_", "-"))
+        if key == "color":
+            if not value:
+                parts.append("--no-color")
+            continue
+        if value is True:
+            parts.append(flag)
+        elif isinstance(value, list):
+            parts += [f"{flag} {shlex.quote(str(v))}" for v in value]
+        else:
+            parts.append(f"{flag} {shlex.quote(str(value))}")
+    return " ".join(parts)
