@@ -48,7 +48,7 @@ CONFIGS: dict[str, dict] = {
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--index", default=str(Path(__file__).resolve().parent / ".work" / "fx-full"))
-    ap.add_argument("--fields", default="title,attributes,image")
+    ap.add_argument("--fields", default="title,attributes,image", help="fields when the index must be built")
     ap.add_argument("--k", type=int, default=10)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -56,8 +56,8 @@ def main() -> int:
     fields = tuple(args.fields.split(","))
     try:
         engine = shopsearch.load(args.index)
-        if engine.manifest.fields != fields:
-            raise IndexFormatError("different fields")
+        fields = engine.manifest.fields
+        print(f"using index {args.index} (fields {','.join(fields)})", file=sys.stderr)
     except IndexFormatError:
         report = build_index(fashion / "products.jsonl", args.index, IndexConfig(fields=fields))
         print(f"built index in {report.seconds['total']:.0f}s", file=sys.stderr)

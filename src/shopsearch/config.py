@@ -99,6 +99,7 @@ class IndexConfig:
 FusionMethod = Literal["rrf", "minmax", "zscore", "dbsf"]
 ConstraintMode = Literal["boost", "filter", "off"]
 CONSTRAINT_MODES: tuple[str, ...] = ("boost", "filter", "off")
+SIMILARITY_NAMES: tuple[str, ...] = ("cosine", "dot", "euclidean", "smoothed")
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,9 @@ class SearchConfig:
     constraint_boost: float = 0.05
     composed_text_weight: float = 1.0
     query_cache_size: int = 4096
+    # signal -> similarity for its candidates: "cosine" (default), "dot", "euclidean",
+    # "smoothed" or "smoothed:ALPHA:BETA"
+    similarity: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.candidates < 1:
@@ -126,6 +130,10 @@ class SearchConfig:
             raise ValueError(f"SearchConfig.constraints must be one of {CONSTRAINT_MODES}, got {self.constraints!r}")
         if not self.constraint_boost >= 0:
             raise ValueError(f"SearchConfig.constraint_boost must be >= 0, got {self.constraint_boost}")
+        for signal, spec in self.similarity.items():
+            if spec.partition(":")[0] not in SIMILARITY_NAMES:
+                raise ValueError(f"SearchConfig.similarity[{signal!r}]: unknown similarity {spec!r}; "
+                                 f"valid: {', '.join(SIMILARITY_NAMES)} (smoothed:ALPHA:BETA)")
         for name, w in self.weights.items():
             if not w >= 0:
                 raise ValueError(f"SearchConfig.weights[{name!r}] must be >= 0, got {w}")

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from shopsearch.encode.base import l2_normalize
-from shopsearch.encode.progress import batched_progress
 from shopsearch.preprocess.image import ImageInput, load_image, to_array
 
 logger = logging.getLogger(__name__)
@@ -71,9 +71,10 @@ class EfficientNetEncoder:
         n = len(images)
         feats = np.empty((n, self.dim), dtype=np.float32)
         logits = np.empty((n, 1000), dtype=np.float32)
-        with ThreadPoolExecutor(self.decode_workers) as pool:
+        slices = [(a, min(a + self.batch_size, n)) for a in range(0, n, self.batch_size)]
+        with ThreadPoolExecutor(self.decode_workers) as pool, \
+                tqdm(total=n, desc="embedding images", unit="image", disable=not self.progress or n == 0) as bar:
             # Decode the next batch while the current one runs through the network.
-            slices = list(batched_progress(n, self.batch_size, "embedding images", self.progress))
             pending = pool.submit(self._pixels, images[slices[0][0]:slices[0][1]]) if slices else None
             for i, (start, stop) in enumerate(slices):
                 pixels = pending.result()  # type: ignore[union-attr]
@@ -81,6 +82,7 @@ class EfficientNetEncoder:
                     nxt = slices[i + 1]
                     pending = pool.submit(self._pixels, images[nxt[0]:nxt[1]])
                 feats[start:stop], logits[start:stop] = self._forward(pixels)
+                bar.update(stop - start)
         return l2_normalize(feats), logits
 
     @staticmethod

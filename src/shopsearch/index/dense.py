@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -117,6 +118,19 @@ class DenseIndex:
         self.n_products = n_products
         if m:
             self.index.add(vectors)
+
+    def rescore(self, query: np.ndarray, positions: np.ndarray, fn: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Re-score candidate ``positions`` with ``fn(query, vectors) -> scores`` (a product scores
+        the best of its vectors) and re-sort them, best first."""
+        if len(positions) == 0:
+            return positions, np.empty(0, np.float32)
+        want = np.isin(self.rows, positions)
+        rows, scores = self.rows[want], np.asarray(fn(query, self.vectors[want]), dtype=np.float64)
+        best = np.full(int(positions.max()) + 1, -np.inf)
+        np.maximum.at(best, rows, scores)
+        out = best[positions]
+        order = np.argsort(-out, kind="stable")
+        return positions[order], out[order].astype(np.float32)
 
     def vectors_of(self, position: int) -> np.ndarray:
         """All vectors owned by product ``position``, float32 (m, d)."""

@@ -44,6 +44,7 @@ from shopsearch.retrieve.filters import Filter, FilterIndex, normalize_filters
 from shopsearch.retrieve.fusion import Ranking, fuse
 from shopsearch.retrieve.live import LiveUpdates
 from shopsearch.retrieve.rwlock import RWLock
+from shopsearch.retrieve.similarity import parse_similarity
 from shopsearch.retrieve.suggest import Suggester
 from shopsearch.types import Hit, Product, SearchResult
 
@@ -79,6 +80,7 @@ class Engine(LiveUpdates):
         self._query_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._query_cache_lock = threading.Lock()
         self._rw = RWLock()
+        self._similarities = {sig: parse_similarity(spec) for sig, spec in config.similarity.items()}
         self._update_lock = threading.Lock()
         self._derived: dict[str, Any] = {}
         for role, enc in self._encoders.items():
@@ -310,6 +312,8 @@ class Engine(LiveUpdates):
             for signal, q in queries.items():
                 role = "joint" if signal in ("joint_image", "composed") else signal
                 rankings[signal] = self.dense[role].search(q, n_cand, allowed)
+                if signal in self._similarities:
+                    rankings[signal] = self.dense[role].rescore(q, rankings[signal][0], self._similarities[signal])
             if boost is not None and boost.any():
                 rankings["attributes"] = self._constraint_candidates(boost, queries, n_cand)
             if not rankings:
