@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 
 from shopsearch.config import DataNotFoundError, sample_data_dir
+
+# Debian's chromium, driven by playwright (never a downloaded browser), with the flags that keep
+# it off the network.
+CHROMIUM = os.environ.get("SHOPSEARCH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM),
+    reason=f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)",
+)
+
 
 COLOURS = {"Red": (200, 30, 30), "Blue": (30, 60, 200), "Green": (30, 160, 60), "Black": (20, 20, 20),
            "White": (245, 245, 245), "Yellow": (230, 210, 40)}

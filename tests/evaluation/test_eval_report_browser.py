@@ -5,22 +5,15 @@ every figure and thumbnail must render from the file alone. The screenshot goes 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from ..conftest import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from .test_eval_compare_report import _runs
 
-CHROMIUM = os.environ.get("SHOPSEARCH_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM),
-                       reason=f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"),
-    pytest.mark.slow,
-]
+ARGS = CHROMIUM_ARGS
+pytestmark = [needs_chromium, pytest.mark.slow]
 
 
 def test_report_renders_offline(tmp_path: Path) -> None:

@@ -4,21 +4,15 @@ real server on 127.0.0.1. Screenshots go to ``$SHOPSEARCH_ARTIFACTS`` (or a pyte
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = os.environ.get("SHOPSEARCH_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+from ..conftest import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM),
-                       reason=f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"),
-    pytest.mark.slow,
-]
+ARGS = CHROMIUM_ARGS
+pytestmark = [needs_chromium, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
