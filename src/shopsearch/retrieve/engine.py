@@ -251,7 +251,7 @@ class Engine(LiveUpdates):
         constraints (colour, gender, category, price...; returned in ``result.parsed``) that
         rank matching products up (``constraints="boost"``, the default), act as hard filters
         (``"filter"``) or are ignored (``"off"``). ``signals`` restricts retrieval to some of
-        lexical, text, joint, image, joint_image, composed, attributes (for evaluation and
+        lexical, text, joint, zeroshot, image, joint_image, composed, attributes (for evaluation and
         debugging); ``fusion`` overrides the configured fusion method (rrf, minmax, zscore, dbsf).
         """
         t0 = time.perf_counter()
