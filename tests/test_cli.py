@@ -90,3 +90,21 @@ def test_upsert_delete_compact(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "(7 products)" in capsys.readouterr().out
     assert main(["search", str(out), "tshirt", "--filter", "price<10", "--json"]) == 0
     assert [h["product_id"] for h in json.loads(capsys.readouterr().out)["hits"]] == ["p1"]
+
+
+def test_sq8_index_searches_updates_and_compacts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    catalog = write_catalog(tmp_path / "shop", tiny_rows(tmp_path / "shop"))
+    out = tmp_path / "idx"
+    assert main(["index", str(catalog), "--out", str(out), "--no-model", "--no-zero-shot", "--no-progress",
+                 "--no-cache", "--dense-index", "sq8"]) == 0
+    assert list(out.glob("v-*/dense/image.sq8.faiss"))
+    capsys.readouterr()
+    photo = tmp_path / "shop" / "images" / "p4.png"
+    assert main(["search", str(out), "--image", str(photo), "--k", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hits"][0]["product_id"] == "p4"
+    assert main(["delete", str(out), "p4"]) == 0
+    assert main(["compact", str(out)]) == 0
+    assert list(out.glob("v-*/dense/image.sq8.faiss"))
+    capsys.readouterr()
+    assert main(["search", str(out), "--image", str(photo), "--k", "7", "--json"]) == 0
+    assert "p4" not in [h["product_id"] for h in json.loads(capsys.readouterr().out)["hits"]]

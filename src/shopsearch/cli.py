@@ -36,7 +36,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     fields = tuple(f.strip() for f in args.fields.split(",") if f.strip()) if args.fields else INDEX_FIELDS
     joint = None if args.no_model else (args.model or "default")
     config = IndexConfig(
-        fields=fields, joint_model=joint, zero_shot=not args.no_zero_shot, threads=args.threads,
+        fields=fields, joint_model=joint, zero_shot=not args.no_zero_shot, dense_index=args.dense_index,
+        threads=args.threads,
         batch_size=args.batch_size,
         cache_path=None if args.no_cache else (Path(args.cache) if args.cache else IndexConfig().cache_path),
         progress=not args.no_progress,
@@ -182,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-model", action="store_true", help="index without the joint text-image model")
     p.add_argument("--no-zero-shot", action="store_true",
                    help="without a joint model, do not index the ImageNet-label zero-shot fallback")
+    p.add_argument("--dense-index", choices=("auto", "flat", "hnsw", "sq8"), default="auto",
+                   help="vector index: auto (exact below 100k vectors, HNSW above), flat, hnsw, or sq8 "
+                        "(8-bit codes in memory, full-precision re-ranking from disk)")
     p.add_argument("--threads", type=int, help="CPU threads for the encoders")
     p.add_argument("--batch-size", type=int, default=32, help="image encoder batch size")
     p.add_argument("--cache", help="embedding cache file (default ~/.cache/shopsearch/embeddings.sqlite)")

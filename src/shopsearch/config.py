@@ -67,6 +67,7 @@ class IndexConfig:
     batch_size: int = 32
     cache_path: Path | None = field(default_factory=default_cache_path)
     hnsw_threshold: int = 100_000
+    dense_index: Literal["auto", "flat", "hnsw", "sq8"] = "auto"
     progress: bool = True
     check_images: bool = True
     zero_shot: bool = True  # without a joint model, index ImageNet-label vectors for text->image
@@ -84,6 +85,8 @@ class IndexConfig:
             raise ValueError(f"IndexConfig.threads must be >= 1, got {self.threads}")
         if self.batch_size < 1:
             raise ValueError(f"IndexConfig.batch_size must be >= 1, got {self.batch_size}")
+        if self.dense_index not in ("auto", "flat", "hnsw", "sq8"):
+            raise ValueError(f"IndexConfig.dense_index must be auto, flat, hnsw or sq8, got {self.dense_index!r}")
         if self.hnsw_threshold < 1:
             raise ValueError(f"IndexConfig.hnsw_threshold must be >= 1, got {self.hnsw_threshold}")
 

@@ -104,7 +104,8 @@ def build_index(
         report.version = publish_version(
             Path(out), fill, fields=config.fields,
             catalog={"path": str(loaded.source), "sha256": sha256_file(Path(loaded.source))},
-            settings={"hnsw_threshold": config.hnsw_threshold, "joint_model": _joint_setting(config)},
+            settings={"hnsw_threshold": config.hnsw_threshold, "dense_index": config.dense_index,
+                      "joint_model": _joint_setting(config)},
         )
     finally:
         if cache is not None:
@@ -252,14 +253,13 @@ def create_index_encoders(config: IndexConfig) -> dict[str, Any]:
 
 def write_version(
     folder: Path, products: Sequence[Product], text_fields: Sequence[str],
-    vectors: dict[str, tuple[np.ndarray, np.ndarray]], hnsw_threshold: int,
+    vectors: dict[str, tuple[np.ndarray, np.ndarray]], params: DenseParams,
 ) -> None:
     """Write the product store, lexical index (over ``text_fields``; none when empty) and dense
     indexes of one version into ``folder``."""
     write_products(folder / STORE_NAME, products)
     if text_fields:
         LexicalIndex.build([lexical_text(p, text_fields) for p in products]).save(folder / "lexical")
-    params = DenseParams(hnsw_threshold=hnsw_threshold)
     for role, (vecs, rows) in vectors.items():
         DenseIndex(vecs, rows, len(products), params).save(folder / "dense", role)
 
@@ -271,9 +271,14 @@ def _write_version(
     encoders = create_index_encoders(config)
     pv = encode_products(products, config.text_fields, config.has_images, encoders, cache, report.seconds)
     report.n_images, report.skipped_images = pv.n_images, pv.skipped_images
-    write_version(folder, products, config.text_fields, pv.vectors, config.hnsw_threshold)
+    write_version(folder, products, config.text_fields, pv.vectors, dense_params(config.hnsw_threshold,
+                                                                                config.dense_index))
     return {role: EncoderRef(enc.name, enc.dim, getattr(enc, "version", "")) for role, enc in encoders.items()
             if role in pv.vectors}
+
+
+def dense_params(hnsw_threshold: int, kind: str) -> DenseParams:
+    return DenseParams(hnsw_threshold=hnsw_threshold, kind=kind)
 
 
 def _joint_setting(config: IndexConfig) -> str | None:

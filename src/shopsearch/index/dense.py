@@ -20,15 +20,26 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 
+DENSE_KINDS: tuple[str, ...] = ("auto", "flat", "hnsw", "sq8")
+
+
 @dataclass(frozen=True)
 class DenseParams:
+    """``kind``: "auto" (exact below ``hnsw_threshold`` vectors, HNSW above), "flat", "hnsw", or
+    "sq8" — 8-bit scalar-quantised codes in memory (a quarter of float32), candidates re-ranked
+    on full-precision vectors that stay on disk (memory-mapped); ``rerank`` is its over-fetch."""
+
     hnsw_threshold: int = 100_000
     hnsw_m: int = 32
     ef_construction: int = 200
     ef_search: int = 128
+    kind: str = "auto"
+    rerank: int = 4
 
     def __post_init__(self) -> None:
-        for name in ("hnsw_threshold", "hnsw_m", "ef_construction", "ef_search"):
+        if self.kind not in DENSE_KINDS:
+            raise ValueError(f"DenseParams.kind must be one of {', '.join(DENSE_KINDS)}, got {self.kind!r}")
+        for name in ("hnsw_threshold", "hnsw_m", "ef_construction", "ef_search", "rerank"):
             if getattr(self, name) < 1:
                 raise ValueError(f"DenseParams.{name} must be >= 1, got {getattr(self, name)}")
 
@@ -55,11 +66,26 @@ class DenseIndex:
 
     @property
     def kind(self) -> str:
+        if isinstance(self.index, faiss.IndexScalarQuantizer):
+            return "sq8"
         return "hnsw" if isinstance(self.index, faiss.IndexHNSWFlat) else "flat"
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes the search structure keeps in memory per this index (codes or vectors)."""
+        n = self.vectors.shape[0]
+        return n * self.dim * (1 if self.kind == "sq8" else 4)
 
     def _build(self) -> faiss.Index:
         n = self.vectors.shape[0]
-        if n >= self.params.hnsw_threshold:
+        kind = self.params.kind
+        if kind == "sq8":
+            index = faiss.IndexScalarQuantizer(self.dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+            if n:
+                index.train(self.vectors)
+                index.add(self.vectors)
+            return index
+        if kind == "hnsw" or (kind == "auto" and n >= self.params.hnsw_threshold):
             index = faiss.IndexHNSWFlat(self.dim, self.params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = self.params.ef_construction
             logger.info("building HNSW over %d vectors (dim %d)", n, self.dim)
@@ -87,10 +113,16 @@ class DenseIndex:
             return _best_per_product(self.rows[sel], scores, k)
         per_product = max(1, self.vectors.shape[0] // max(self.n_products, 1))
         want = min(self.vectors.shape[0], k * per_product + (k if per_product > 1 else 0))
+        if self.kind == "sq8":
+            want = min(self.vectors.shape[0], want * self.params.rerank)
         while True:
             scores, idx = self.index.search(q, want)
             keep = idx[0] >= 0
-            prod, best = _best_per_product(self.rows[idx[0][keep]], scores[0][keep], k)
+            found, found_scores = idx[0][keep], scores[0][keep]
+            if self.kind == "sq8":  # re-rank the quantised candidates on full precision
+                found = np.sort(found)  # ascending offsets: sequential reads of the memory map
+                found_scores = np.asarray(self.vectors[found] @ q[0], dtype=np.float32)
+            prod, best = _best_per_product(self.rows[found], found_scores, k)
             if len(prod) >= k or want >= self.vectors.shape[0]:
                 return prod, best
             want = min(self.vectors.shape[0], want * 4)
@@ -140,15 +172,17 @@ class DenseIndex:
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / f"{name}.vectors.npy", self.vectors)
         np.save(folder / f"{name}.rows.npy", self.rows.astype(np.int32))
-        if self.kind == "hnsw":
-            faiss.write_index(self.index, str(folder / f"{name}.hnsw.faiss"))
+        if self.kind in ("hnsw", "sq8"):
+            faiss.write_index(self.index, str(folder / f"{name}.{self.kind}.faiss"))
 
     @classmethod
     def load(cls, folder: Path, name: str, n_products: int, params: DenseParams = DenseParams()) -> DenseIndex:
-        vectors = np.load(folder / f"{name}.vectors.npy")
+        quantised = folder / f"{name}.sq8.faiss"
+        # With sq8 the full-precision vectors stay on disk (memory-mapped) for re-ranking.
+        vectors = np.load(folder / f"{name}.vectors.npy", mmap_mode="r" if quantised.is_file() else None)
         rows = np.load(folder / f"{name}.rows.npy")
-        graph = folder / f"{name}.hnsw.faiss"
-        index = faiss.read_index(str(graph)) if graph.is_file() else None
+        structure = quantised if quantised.is_file() else folder / f"{name}.hnsw.faiss"
+        index = faiss.read_index(str(structure)) if structure.is_file() else None
         return cls(vectors, rows, n_products, params, faiss_index=index)
 
 

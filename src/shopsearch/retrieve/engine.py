@@ -80,6 +80,7 @@ class Engine(LiveUpdates):
         self._query_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._query_cache_lock = threading.Lock()
         self._rw = RWLock()
+        self._dense_params = _dense_params(manifest)
         self._similarities = {sig: parse_similarity(spec) for sig, spec in config.similarity.items()}
         self._update_lock = threading.Lock()
         self._derived: dict[str, Any] = {}
@@ -116,7 +117,7 @@ class Engine(LiveUpdates):
         products = read_products(version / STORE_NAME)
         if len(products) != manifest.counts.get("products", -1):
             raise IndexFormatError(f"index {index_dir}: product count does not match the manifest")
-        params = DenseParams(hnsw_threshold=int(manifest.settings.get("hnsw_threshold", 100_000)))
+        params = _dense_params(manifest)
         dense = {
             role: DenseIndex.load(version / "dense", role, len(products), params)
             for role in ("text", "image", "joint", "zeroshot") if role in manifest.encoders
@@ -398,6 +399,11 @@ class Engine(LiveUpdates):
             total_candidates=len(fused), offset=offset, facets=counts,
             parsed=parsed.to_dict() if parsed is not None else None,
         )
+
+
+def _dense_params(manifest: Manifest) -> DenseParams:
+    return DenseParams(hnsw_threshold=int(manifest.settings.get("hnsw_threshold", 100_000)),
+                       kind=str(manifest.settings.get("dense_index", "auto")))
 
 
 def _make_parser(products: Sequence[Product], facet_fields: Sequence[str]) -> QueryParser:

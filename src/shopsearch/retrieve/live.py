@@ -200,8 +200,7 @@ class LiveUpdates:
             old_rejects = (self.version_dir / REJECTS_NAME) if self.version_dir else None
 
             def fill(folder: Path) -> tuple[dict[str, Any], dict[str, int]]:
-                write_version(folder, products, lexical_fields, vectors,
-                              int(self.manifest.settings.get("hnsw_threshold", 100_000)))
+                write_version(folder, products, lexical_fields, vectors, self._dense_params)
                 if old_rejects is not None and old_rejects.is_file():
                     (folder / REJECTS_NAME).write_bytes(old_rejects.read_bytes())
                 counts = dict(self.manifest.counts, products=len(products),
