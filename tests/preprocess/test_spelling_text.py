@@ -30,3 +30,8 @@ def test_synonyms_and_field_weights() -> None:
     doc = lexical_text(p, ("title", "attributes", "description"))
     toks = tokenize(doc)
     assert toks.count("blue") == 3 and toks.count("men") == 2 and toks.count("cotton") == 1
+
+
+def test_chinese_segmentation_keeps_lexicon_terms_whole() -> None:
+    tokens = tokenize("藏青色人字拖")
+    assert "藏青色" in tokens and "人字拖" in tokens

@@ -53,6 +53,13 @@ def _segmenter():  # type: ignore[no-untyped-def]
 
             jieba.setLogLevel(logging.WARNING)
             jieba.initialize()
+            # The e-commerce dictionary: every Chinese term of the bilingual lexicon stays one
+            # token ("连衣裙", "人字拖", "藏青色"), so BM25 matches whole product words.
+            from shopsearch.preprocess.lexicon import default_lexicon
+
+            for entry in default_lexicon().entries:
+                if len(entry.zh) > 1 and _CJK_RE.match(entry.zh):
+                    jieba.add_word(entry.zh, freq=2000)
             _jieba = jieba
     return _jieba
 
