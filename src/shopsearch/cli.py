@@ -37,6 +37,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     joint = None if args.no_model else (args.model or "default")
     config = IndexConfig(
         fields=fields, joint_model=joint, zero_shot=not args.no_zero_shot, dense_index=args.dense_index,
+        text_vectors=args.text_vectors,
         threads=args.threads,
         batch_size=args.batch_size,
         cache_path=None if args.no_cache else (Path(args.cache) if args.cache else IndexConfig().cache_path),
@@ -186,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dense-index", choices=("auto", "flat", "hnsw", "sq8"), default="auto",
                    help="vector index: auto (exact below 100k vectors, HNSW above), flat, hnsw, or sq8 "
                         "(8-bit codes in memory, full-precision re-ranking from disk)")
+    p.add_argument("--text-vectors", choices=("document", "fields"), default="document",
+                   help="one text vector per product, or one per title / attributes / description")
     p.add_argument("--threads", type=int, help="CPU threads for the encoders")
     p.add_argument("--batch-size", type=int, default=32, help="image encoder batch size")
     p.add_argument("--cache", help="embedding cache file (default ~/.cache/shopsearch/embeddings.sqlite)")

@@ -68,6 +68,9 @@ class IndexConfig:
     cache_path: Path | None = field(default_factory=default_cache_path)
     hnsw_threshold: int = 100_000
     dense_index: Literal["auto", "flat", "hnsw", "sq8"] = "auto"
+    # "document": one text vector per product; "fields": one per title / attributes / description,
+    # aggregated at query time (SearchConfig.aggregation, SearchConfig.field_weights)
+    text_vectors: Literal["document", "fields"] = "document"
     progress: bool = True
     check_images: bool = True
     zero_shot: bool = True  # without a joint model, index ImageNet-label vectors for text->image
@@ -87,6 +90,8 @@ class IndexConfig:
             raise ValueError(f"IndexConfig.batch_size must be >= 1, got {self.batch_size}")
         if self.dense_index not in ("auto", "flat", "hnsw", "sq8"):
             raise ValueError(f"IndexConfig.dense_index must be auto, flat, hnsw or sq8, got {self.dense_index!r}")
+        if self.text_vectors not in ("document", "fields"):
+            raise ValueError(f"IndexConfig.text_vectors must be document or fields, got {self.text_vectors!r}")
         if self.hnsw_threshold < 1:
             raise ValueError(f"IndexConfig.hnsw_threshold must be >= 1, got {self.hnsw_threshold}")
 
@@ -121,6 +126,11 @@ class SearchConfig:
     # signal -> similarity for its candidates: "cosine" (default), "dot", "euclidean",
     # "smoothed" or "smoothed:ALPHA:BETA"
     similarity: dict[str, str] = field(default_factory=dict)
+    # multi-vector products (several photos; per-field text vectors): a product's score is the
+    # best of its vectors ("max") or their weighted mean ("mean"; field_weights per text field
+    # group title / attributes / description, default 1)
+    aggregation: Literal["max", "mean"] = "max"
+    field_weights: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.candidates < 1:
@@ -133,6 +143,11 @@ class SearchConfig:
             raise ValueError(f"SearchConfig.constraints must be one of {CONSTRAINT_MODES}, got {self.constraints!r}")
         if not self.constraint_boost >= 0:
             raise ValueError(f"SearchConfig.constraint_boost must be >= 0, got {self.constraint_boost}")
+        if self.aggregation not in ("max", "mean"):
+            raise ValueError(f"SearchConfig.aggregation must be max or mean, got {self.aggregation!r}")
+        for name, w in self.field_weights.items():
+            if not w >= 0:
+                raise ValueError(f"SearchConfig.field_weights[{name!r}] must be >= 0, got {w}")
         for signal, spec in self.similarity.items():
             if spec.partition(":")[0] not in SIMILARITY_NAMES:
                 raise ValueError(f"SearchConfig.similarity[{signal!r}]: unknown similarity {spec!r}; "

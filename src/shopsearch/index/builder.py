@@ -38,6 +38,13 @@ from shopsearch.types import Product, Reject
 logger = logging.getLogger(__name__)
 
 REJECTS_NAME = "rejects.jsonl"
+# Multi-field text vectors (IndexConfig.text_vectors="fields"): role "text.<group>" per group.
+FIELD_ROLE_PREFIX = "text."
+FIELD_GROUPS: dict[str, tuple[str, ...]] = {
+    "title": ("title",),
+    "attributes": ("brand", "category", "attributes"),
+    "description": ("description",),
+}
 WAL_SUFFIX = ".wal"
 
 
@@ -183,11 +190,21 @@ def encode_products(
     n = len(products)
     if text_fields:
         out.docs = [product_text(p, text_fields) for p in products]
+        t = time.perf_counter()
         if "text" in encoders:
-            t = time.perf_counter()
             enc = encoders["text"]
             keys = [text_key(enc.name, "doc", d) for d in out.docs]
             out.vectors["text"] = (_embed(cache, keys, out.docs, enc.dim, enc.embed_texts), np.arange(n))
+        for role in [r for r in encoders if r.startswith(FIELD_ROLE_PREFIX)]:
+            # multi-field vectors: one vector per product and field (title, attributes, description)
+            enc = encoders[role]
+            group = FIELD_GROUPS[role[len(FIELD_ROLE_PREFIX):]]
+            texts = [product_text(p, [f for f in group if f in text_fields]) for p in products]
+            rows = np.asarray([i for i, x in enumerate(texts) if x], dtype=np.int64)
+            present = [texts[i] for i in rows]
+            keys = [text_key(enc.name, "doc", x) for x in present]
+            out.vectors[role] = (_embed(cache, keys, present, enc.dim, enc.embed_texts), rows)
+        if "text" in encoders or any(r.startswith(FIELD_ROLE_PREFIX) for r in encoders):
             seconds["texts"] = time.perf_counter() - t
     if with_images and "image" in encoders:
         t = time.perf_counter()
@@ -237,7 +254,13 @@ def create_index_encoders(config: IndexConfig) -> dict[str, Any]:
     common = {"threads": config.threads, "progress": config.progress}
     encoders: dict[str, Any] = {}
     if config.text_fields:
-        encoders["text"] = create_encoder(config.text_model, batch_size=64, **common)
+        text = create_encoder(config.text_model, batch_size=64, **common)
+        if config.text_vectors == "document":
+            encoders["text"] = text
+        else:
+            for group, members in FIELD_GROUPS.items():
+                if any(f in config.text_fields for f in members):
+                    encoders[FIELD_ROLE_PREFIX + group] = text
     if config.has_images:
         encoders["image"] = create_encoder(config.image_model, batch_size=config.batch_size, **common)
         joint = _load_joint(config, encoders["image"])
@@ -246,7 +269,8 @@ def create_index_encoders(config: IndexConfig) -> dict[str, Any]:
         elif config.zero_shot:
             from shopsearch.encode.zeroshot import ZeroShotEncoder
 
-            text = encoders.get("text") or create_encoder(config.text_model, batch_size=64, **common)
+            text = next((e for r, e in encoders.items() if r == "text" or r.startswith(FIELD_ROLE_PREFIX)), None) \
+                or create_encoder(config.text_model, batch_size=64, **common)
             encoders["zeroshot"] = ZeroShotEncoder(text_encoder=text, image_encoder=encoders["image"])
     return encoders
 

@@ -95,17 +95,25 @@ class DenseIndex:
             index.add(self.vectors)
         return index
 
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, aggregation: str = "max",
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` products for one query vector (d,).
 
-        ``allowed`` is an optional bool mask over products. Returns (product positions int64,
-        scores float32), best first, at most k, one entry per product.
+        ``allowed`` is an optional bool mask over products. A product with several vectors
+        (photos) scores the best of them (``aggregation="max"``) or their mean (``"mean"``).
+        Returns (product positions int64, scores float32), best first, at most k, one entry per
+        product.
         """
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
         if q.shape[1] != self.dim:
             raise ValueError(f"query vector has dim {q.shape[1]}, index has {self.dim}")
         if k <= 0 or self.vectors.shape[0] == 0:
             return np.empty(0, np.int64), np.empty(0, np.float32)
+        if aggregation == "mean":
+            return self._search_mean(q[0], k, allowed)
+        if aggregation != "max":
+            raise ValueError(f"aggregation must be max or mean, got {aggregation!r}")
         if allowed is not None:
             vec_ok = allowed[self.rows]
             sel = np.flatnonzero(vec_ok)
@@ -126,6 +134,25 @@ class DenseIndex:
             if len(prod) >= k or want >= self.vectors.shape[0]:
                 return prod, best
             want = min(self.vectors.shape[0], want * 4)
+
+    def _search_mean(self, q: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        if allowed is not None:
+            sel = np.flatnonzero(allowed[self.rows])
+        elif self.kind == "flat":
+            sel = np.arange(self.vectors.shape[0])
+        else:  # approximate index: its best products (over-fetched), every vector scored exactly
+            candidates, _ = self.search(q, 4 * k)
+            sel = np.flatnonzero(np.isin(self.rows, candidates))
+        rows = self.rows[sel]
+        if rows.size == 0:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        scores = np.asarray(self.vectors[sel] @ q, dtype=np.float64)
+        sums = np.bincount(rows, weights=scores)
+        counts = np.bincount(rows)
+        present = np.flatnonzero(counts)
+        means = sums[present] / counts[present]
+        order = np.argsort(-means, kind="stable")[:k]
+        return present[order].astype(np.int64), means[order].astype(np.float32)
 
     def append(self, vectors: np.ndarray, rows: np.ndarray, n_products: int) -> None:
         """Add vectors (float32 (m, d)) owned by product positions ``rows``; not thread-safe:

@@ -26,6 +26,7 @@ import numpy as np
 
 from shopsearch.config import CONSTRAINT_MODES, ConstraintMode, SearchConfig
 from shopsearch.encode import create_encoder, l2_normalize, model_info
+from shopsearch.index.builder import FIELD_ROLE_PREFIX
 from shopsearch.index.dense import DenseIndex, DenseParams
 from shopsearch.index.lexical import LexicalIndex
 from shopsearch.index.manifest import (
@@ -54,7 +55,8 @@ Filters = Sequence[str] | Mapping[str, Any] | Sequence[Filter] | None
 SIGNALS: tuple[str, ...] = (
     "lexical", "text", "joint", "zeroshot", "image", "joint_image", "composed", "attributes",
 )
-_UNREGISTERED_ROLES = ("joint", "zeroshot")  # model files or fallbacks, not registry encoders
+_UNREGISTERED_ROLES = ("joint", "zeroshot")
+_DENSE_ROLES = ("text", "image", "joint", "zeroshot")  # model files or fallbacks, not registry encoders
 
 
 class Engine(LiveUpdates):
@@ -80,12 +82,13 @@ class Engine(LiveUpdates):
         self._query_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._query_cache_lock = threading.Lock()
         self._rw = RWLock()
+        self._has_text_vectors = "text" in dense or any(r.startswith(FIELD_ROLE_PREFIX) for r in dense)
         self._dense_params = _dense_params(manifest)
         self._similarities = {sig: parse_similarity(spec) for sig, spec in config.similarity.items()}
         self._update_lock = threading.Lock()
         self._derived: dict[str, Any] = {}
         for role, enc in self._encoders.items():
-            _check_encoder(manifest, role, enc)
+            _check_encoder(manifest, _ref_role(manifest, role), enc)
 
     @classmethod
     def load(
@@ -120,7 +123,7 @@ class Engine(LiveUpdates):
         params = _dense_params(manifest)
         dense = {
             role: DenseIndex.load(version / "dense", role, len(products), params)
-            for role in ("text", "image", "joint", "zeroshot") if role in manifest.encoders
+            for role in manifest.encoders if role in _DENSE_ROLES or role.startswith(FIELD_ROLE_PREFIX)
         }
         lexical = LexicalIndex.load(version / "lexical") if (version / "lexical").is_dir() else None
         engine = cls(manifest, products, dense, lexical, config, encoders, Path(index_dir), version)
@@ -169,13 +172,16 @@ class Engine(LiveUpdates):
 
     # -- encoders, created on first use ---------------------------------------------------
     def _encoder(self, role: str) -> Any:
+        if role.startswith(FIELD_ROLE_PREFIX):
+            role = "text"  # per-field text vectors share the one text encoder
         enc = self._encoders.get(role)
         if enc is not None:
             return enc
         with self._encoder_lock:
             enc = self._encoders.get(role)
             if enc is None:
-                ref = self.manifest.encoders[role]
+                ref_role = _ref_role(self.manifest, role)
+                ref = self.manifest.encoders[ref_role]
                 if role == "joint":
                     enc = _load_joint_for(ref, self.manifest, self._encoder("image"))
                 elif role == "zeroshot":
@@ -185,7 +191,7 @@ class Engine(LiveUpdates):
                     enc = ZeroShotEncoder(text_encoder=text, image_encoder=self._encoder("image"))
                 else:
                     enc = create_encoder(ref.name)
-                _check_encoder(self.manifest, role, enc)
+                _check_encoder(self.manifest, ref_role, enc)
                 self._encoders[role] = enc
         return enc
 
@@ -273,7 +279,7 @@ class Engine(LiveUpdates):
         if text:
             with self._rw.read():
                 parsed = self._get("parser").parse(text)
-            if "text" in self.dense and "text" in use:
+            if self._has_text_vectors and "text" in use:
                 queries["text"] = self._query_vector("text", parsed.normalized)
             if "joint" in self.dense and "joint" in use:
                 queries["joint"] = self._query_vector("joint", text)
@@ -311,10 +317,7 @@ class Engine(LiveUpdates):
                 lexical_text = text if parsed.normalized == text else f"{text} {parsed.normalized}"
                 rankings["lexical"] = self.lexical.search(lexical_text, n_cand, allowed)
             for signal, q in queries.items():
-                role = "joint" if signal in ("joint_image", "composed") else signal
-                rankings[signal] = self.dense[role].search(q, n_cand, allowed)
-                if signal in self._similarities:
-                    rankings[signal] = self.dense[role].rescore(q, rankings[signal][0], self._similarities[signal])
+                rankings[signal] = self._dense_signal(signal, q, n_cand, allowed)
             if boost is not None and boost.any():
                 rankings["attributes"] = self._constraint_candidates(boost, queries, n_cand)
             if not rankings:
@@ -355,11 +358,47 @@ class Engine(LiveUpdates):
         best = boost >= boost.max() - 1e-9
         for signal in ("composed", "joint_image", "image", "joint", "text", "zeroshot"):
             if signal in queries:
-                role = "joint" if signal in ("joint_image", "composed") else signal
-                positions, scores = self.dense[role].search(queries[signal], n, best)
-                return positions, scores
+                return self._dense_signal(signal, queries[signal], n, best)
         top = np.flatnonzero(best)[:n]
         return top.astype(np.int64), boost[top].astype(np.float32)
+
+    def _dense_signal(self, signal: str, q: np.ndarray, n: int, allowed: np.ndarray | None) -> Ranking:
+        """Top-``n`` products of one dense signal: role lookup, per-field aggregation, the
+        configured multi-vector aggregation and similarity function."""
+        role = "joint" if signal in ("joint_image", "composed") else signal
+        if role == "text" and "text" not in self.dense:
+            return self._field_ranking(q, n, allowed)
+        index = self.dense[role]
+        ranking = index.search(q, n, allowed, aggregation=self.config.aggregation)
+        if signal in self._similarities:
+            ranking = index.rescore(q, ranking[0], self._similarities[signal])
+        return ranking
+
+    def _field_ranking(self, q: np.ndarray, n: int, allowed: np.ndarray | None) -> Ranking:
+        """Text signal over per-field vectors (title, attributes, description): a product
+        scores the max or the field-weighted mean of its field similarities."""
+        total = np.zeros(len(self.products))
+        weight = np.zeros(len(self.products))
+        best = np.full(len(self.products), -np.inf)
+        for role, index in self.dense.items():
+            if not role.startswith(FIELD_ROLE_PREFIX):
+                continue
+            w = float(self.config.field_weights.get(role[len(FIELD_ROLE_PREFIX):], 1.0))
+            if index.kind == "flat":
+                rows, scores = index.rows, index.vectors @ q  # exact over every product
+            else:  # approximate index: its candidates, scored exactly
+                rows, scores = index.search(q, 4 * n, allowed)
+            total[rows] += w * scores
+            weight[rows] += w
+            np.maximum.at(best, rows, scores)
+        if self.config.aggregation == "mean":
+            agg = np.divide(total, weight, out=np.full_like(total, -np.inf), where=weight > 0)
+        else:
+            agg = best
+        ok = np.isfinite(agg) & (self.alive if allowed is None else allowed)
+        cand = np.flatnonzero(ok)
+        top = cand[np.argsort(-agg[cand], kind="stable")[:n]]
+        return top.astype(np.int64), agg[top].astype(np.float32)
 
     def filter_mask(self, filters: Filters) -> np.ndarray | None:
         """Bool mask over positions of live products passing ``filters``; None when all pass."""
@@ -426,6 +465,13 @@ def _check_page(k: int, offset: int) -> None:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
         raise ValueError(f"offset must be a non-negative integer, got {offset!r}")
+
+
+def _ref_role(manifest: Manifest, role: str) -> str:
+    """The manifest entry describing ``role``'s encoder: per-field text roles stand for "text"."""
+    if role == "text" and role not in manifest.encoders:
+        return next((name for name in manifest.encoders if name.startswith(FIELD_ROLE_PREFIX)), role)
+    return role
 
 
 def _check_encoder(manifest: Manifest, role: str, enc: Any) -> None:

@@ -81,7 +81,7 @@ class LiveUpdates:
     def _embed_changed(self: Engine, products: list[Product], fields: tuple[str, ...]) -> dict[str, Any]:
         """Vectors by role for ``products`` (batch-local rows). Only what changed is embedded:
         a product whose images are unchanged keeps its stored image and joint vectors."""
-        from shopsearch.index.builder import encode_products
+        from shopsearch.index.builder import FIELD_ROLE_PREFIX, encode_products
 
         with_images = "image" in self.manifest.fields
         image_roles = [r for r in ("image", "joint", "zeroshot") if r in self.dense]
@@ -92,7 +92,7 @@ class LiveUpdates:
                 keep[i] = pos
         fresh = [i for i in range(len(products)) if i not in keep]
         roles = {role: self._encoder(role) for role in self.manifest.encoders}
-        text_roles = {r: e for r, e in roles.items() if r == "text"}
+        text_roles = {r: e for r, e in roles.items() if r == "text" or r.startswith(FIELD_ROLE_PREFIX)}
         out: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
 
         def add(vectors: dict[str, tuple[np.ndarray, np.ndarray]], batch_rows: list[int]) -> None:
