@@ -39,3 +39,16 @@ def test_kinds_recall_against_exact_and_round_trip(kind: str, tmp_path: Path) ->
 def test_unknown_kind() -> None:
     with pytest.raises(ValueError, match="kind must be one of"):
         DenseParams(kind="ivf")
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "sq8"])
+def test_filtered_search_returns_k_at_half_a_percent_selectivity(kind: str) -> None:
+    vecs = _vectors(4000)
+    index = DenseIndex(vecs, np.arange(len(vecs)), len(vecs), DenseParams(kind=kind))
+    allowed = np.zeros(len(vecs), dtype=bool)
+    allowed[np.random.default_rng(3).choice(len(vecs), 20, replace=False)] = True  # 0.5%
+    q = _vectors(1, seed=9)[0]
+    got, _ = index.search(q, 10, allowed)
+    assert len(got) == 10 and allowed[got].all()
+    exact = np.flatnonzero(allowed)[np.argsort(-(vecs[allowed] @ q))[:10]]
+    assert got.tolist() == exact.tolist()

@@ -75,3 +75,11 @@ def test_bad_queries(engine) -> None:  # type: ignore[no-untyped-def]
 def test_typos_are_tolerated_by_lexical_search(engine) -> None:  # type: ignore[no-untyped-def]
     result = engine.search(text="leathr formall shoes", k=1, signals=["lexical"])
     assert result.ids() == ["p3"]
+
+
+def test_several_query_images(engine, tiny_index: Path) -> None:  # type: ignore[no-untyped-def]
+    shop = tiny_index.parent / "shop" / "images"
+    result = engine.search(image=[str(shop / "p3.png"), str(shop / "p4.png")], k=2)
+    assert set(result.ids()) == {"p3", "p4"}  # the two shoes
+    with pytest.raises(ValueError, match="empty list"):
+        engine.search(image=[])

@@ -244,12 +244,12 @@ class Engine(LiveUpdates):
         }
 
     def search(
-        self, text: str | None = None, image: ImageInput | None = None, k: int = 10,
+        self, text: str | None = None, image: ImageInput | Sequence[ImageInput] | None = None, k: int = 10,
         filters: Filters = None, weights: Mapping[str, float] | None = None, *,
         offset: int = 0, facets: bool = True, constraints: ConstraintMode | None = None,
         signals: Sequence[str] | None = None, fusion: str | None = None,
     ) -> SearchResult:
-        """Rank products for a text query, an image query, or both.
+        """Rank products for a text query, an image query (one photo or a list of them), or both.
 
         ``filters``: "key=value"-style strings or a JSON-style mapping (see
         :mod:`shopsearch.retrieve.filters`). ``weights`` override per-signal RRF weights.
@@ -289,10 +289,15 @@ class Engine(LiveUpdates):
             roles = [r for r in ("image", "joint") if r in self.dense]
             if not roles:
                 raise ValueError(f"index {self.path} has no image vectors; re-index with the image field")
+            photos = list(image) if isinstance(image, (list, tuple)) else [image]
+            if not photos:
+                raise ValueError("image: an empty list of images")
             for role in roles:
                 signal = role if role == "image" else "joint_image"
                 if signal in use or (signal == "joint_image" and "composed" in use):
-                    queries[signal] = self._encoder(role).embed_images([image])[0]
+                    # several photos at once: the mean of their vectors ("things like these")
+                    vecs = self._encoder(role).embed_images(photos)
+                    queries[signal] = l2_normalize(vecs.mean(axis=0, keepdims=True))[0]
             if text and "joint_image" in queries and "composed" in use:
                 # "like this, but red": the photo's joint vector moved towards the words
                 if "joint" not in queries:
