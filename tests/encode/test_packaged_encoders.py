@@ -87,3 +87,19 @@ def test_cache_reuses_vectors(tmp_path: Path, text_encoder) -> None:  # type: ig
     img = tmp_path / "a.bin"
     img.write_bytes(b"abc")
     assert image_key("m", str(img)) == image_key("m", b"abc") != image_key("m2", b"abc")
+
+
+def test_onnx_backend_matches_pytorch_on_real_photos(data_dir: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("SHOPSEARCH_MODELS", str(tmp_path))  # a fresh export, not a cached one
+    rows = _fashion(data_dir, 24)
+    paths = [str(data_dir / "fashion" / r["image"]) for r in rows]
+    onnx = create_encoder("efficientnet-lite0", backend="onnx")
+    torch_ = create_encoder("efficientnet-lite0", backend="torch")
+    assert onnx.backend == "onnx" and torch_.backend == "torch"
+    assert list(tmp_path.glob("efficientnet-lite0-*.onnx"))
+    a, la = onnx.embed_with_logits(paths)
+    b, lb = torch_.embed_with_logits(paths)
+    assert float(np.min(np.sum(a * b, axis=1))) >= 0.995  # both L2-normalised: dot = cosine
+    assert (la.argmax(1) == lb.argmax(1)).all()
