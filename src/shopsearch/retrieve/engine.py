@@ -37,7 +37,7 @@ from shopsearch.index.manifest import (
     verify_checksums,
 )
 from shopsearch.index.store import STORE_NAME, read_products
-from shopsearch.preprocess.image import ImageInput
+from shopsearch.preprocess.image import ImageInput, load_image
 from shopsearch.preprocess.query import ParsedQuery, QueryParser
 from shopsearch.retrieve.constraints import constraint_ranking
 from shopsearch.retrieve.facets import choose_facet_fields, facet_counts, price_buckets
@@ -289,15 +289,22 @@ class Engine(LiveUpdates):
             roles = [r for r in ("image", "joint") if r in self.dense]
             if not roles:
                 raise ValueError(f"index {self.path} has no image vectors; re-index with the image field")
-            photos = list(image) if isinstance(image, (list, tuple)) else [image]
+            photos = [load_image(p) for p in (image if isinstance(image, (list, tuple)) else [image])]
             if not photos:
                 raise ValueError("image: an empty list of images")
-            for role in roles:
-                signal = role if role == "image" else "joint_image"
-                if signal in use or (signal == "joint_image" and "composed" in use):
-                    # several photos at once: the mean of their vectors ("things like these")
-                    vecs = self._encoder(role).embed_images(photos)
-                    queries[signal] = l2_normalize(vecs.mean(axis=0, keepdims=True))[0]
+            want_joint = "joint" in roles and ("joint_image" in use or "composed" in use)
+            if "image" in roles and ("image" in use or want_joint):
+                backbone = self._encoder("image").embed_images(photos)
+                # several photos at once: the mean of their vectors ("things like these")
+                queries["image"] = l2_normalize(backbone.mean(axis=0, keepdims=True))[0]
+            if want_joint:
+                joint = self._encoder("joint")
+                if "image" in roles and joint.image_backbone == self.manifest.encoders["image"].name:
+                    # one backbone pass serves both signals
+                    vecs = joint.project_images(joint.image_features_from(backbone, photos))
+                else:
+                    vecs = joint.embed_images(photos)
+                queries["joint_image"] = l2_normalize(vecs.mean(axis=0, keepdims=True))[0]
             if text and "joint_image" in queries and "composed" in use:
                 # "like this, but red": the photo's joint vector moved towards the words
                 if "joint" not in queries:
