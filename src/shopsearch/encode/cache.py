@@ -12,6 +12,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,9 +24,9 @@ def text_key(model: str, kind: str, text: str) -> str:
     return hashlib.sha256(f"{model}\x1f{kind}\x1f{text}".encode()).hexdigest()
 
 
-def image_key(model: str, source: str | bytes) -> str:
-    """Cache key for an image (a local path is hashed by content; a URL by its text)."""
-    h = hashlib.sha256(f"{model}\x1fimage\x1f".encode())
+def content_digest(source: str | bytes) -> str:
+    """SHA-256 of an image's content: raw bytes, a local file's bytes, or a URL's text."""
+    h = hashlib.sha256()
     if isinstance(source, bytes):
         h.update(source)
     elif source.startswith(("http://", "https://")):
@@ -35,6 +36,26 @@ def image_key(model: str, source: str | bytes) -> str:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()
+
+
+def image_key(model: str, source: str | bytes, digest: str | None = None) -> str:
+    """Cache key for an image (a local path is keyed by content, a URL by its text). Pass
+    ``digest`` (:func:`content_digest`) to key one file for several models with one read."""
+    digest = digest or content_digest(source)
+    return hashlib.sha256(f"{model}\x1fimage\x1f{digest}".encode()).hexdigest()
+
+
+def embed_with_cache(
+    cache: EmbeddingCache | None, keys: Callable[[], Sequence[str]], inputs: Sequence[Any], dim: int,
+    fn: Callable[[list[Any]], np.ndarray],
+) -> np.ndarray:
+    """``fn(inputs)`` as float32 (n, dim), through ``cache`` when there is one. ``keys`` is called
+    only then, so no file is hashed for nothing."""
+    if not len(inputs):
+        return np.zeros((0, dim), np.float32)
+    if cache is None:
+        return np.asarray(fn(list(inputs)), dtype=np.float32)
+    return cache.embed(list(keys()), inputs, dim, fn)
 
 
 class EmbeddingCache:
@@ -93,8 +114,8 @@ class EmbeddingCache:
         self.misses += len(todo)
         if todo:
             fresh = fn([inputs[i] for i in todo.values()])
-            self.put_many(dict(zip(todo, fresh)))
             by_key = dict(zip(todo, fresh))
+            self.put_many(by_key)
             for i, key in enumerate(keys):
                 if key in by_key:
                     out[i] = by_key[key]

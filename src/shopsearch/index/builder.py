@@ -6,7 +6,7 @@ import logging
 import secrets
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +18,7 @@ import shopsearch
 from shopsearch.catalog import FieldMapping, load_catalog
 from shopsearch.config import IndexConfig
 from shopsearch.encode import create_encoder
-from shopsearch.encode.cache import EmbeddingCache, image_key, text_key
+from shopsearch.encode.cache import EmbeddingCache, content_digest, embed_with_cache, image_key, text_key
 from shopsearch.index.dense import DenseIndex, DenseParams
 from shopsearch.index.lexical import LexicalIndex
 from shopsearch.index.manifest import (
@@ -193,8 +193,9 @@ def encode_products(
         t = time.perf_counter()
         if "text" in encoders:
             enc = encoders["text"]
-            keys = [text_key(enc.name, "doc", d) for d in out.docs]
-            out.vectors["text"] = (_embed(cache, keys, out.docs, enc.dim, enc.embed_texts), np.arange(n))
+            vecs = embed_with_cache(cache, lambda enc=enc: [text_key(enc.name, "doc", d) for d in out.docs],
+                                    out.docs, enc.dim, enc.embed_texts)
+            out.vectors["text"] = (vecs, np.arange(n))
         for role in [r for r in encoders if r.startswith(FIELD_ROLE_PREFIX)]:
             # multi-field vectors: one vector per product and field (title, attributes, description)
             enc = encoders[role]
@@ -202,8 +203,10 @@ def encode_products(
             texts = [product_text(p, [f for f in group if f in text_fields]) for p in products]
             rows = np.asarray([i for i, x in enumerate(texts) if x], dtype=np.int64)
             present = [texts[i] for i in rows]
-            keys = [text_key(enc.name, "doc", x) for x in present]
-            out.vectors[role] = (_embed(cache, keys, present, enc.dim, enc.embed_texts), rows)
+            vecs = embed_with_cache(cache, lambda enc=enc, present=present: [text_key(enc.name, "doc", x)
+                                                                             for x in present],
+                                    present, enc.dim, enc.embed_texts)
+            out.vectors[role] = (vecs, rows)
         if "text" in encoders or any(r.startswith(FIELD_ROLE_PREFIX) for r in encoders):
             seconds["texts"] = time.perf_counter() - t
     if with_images and "image" in encoders:
@@ -221,8 +224,17 @@ def encode_products(
                            "download them and point the catalog at local files", out.skipped_images)
         row_arr = np.asarray(rows, dtype=np.int64)
         enc = encoders["image"]
-        keys = [image_key(enc.name, p) for p in paths]
-        out.vectors["image"] = (_embed(cache, keys, paths, enc.dim, enc.embed_images), row_arr)
+        digests: list[str] = []
+
+        def keys(model: str) -> Callable[[], list[str]]:
+            # each image file is read and hashed once, then keyed per model
+            def make() -> list[str]:
+                if not digests:
+                    digests.extend(content_digest(p) for p in paths)
+                return [image_key(model, p, d) for p, d in zip(paths, digests)]
+            return make
+
+        out.vectors["image"] = (embed_with_cache(cache, keys(enc.name), paths, enc.dim, enc.embed_images), row_arr)
         out.n_images = len(paths)
         seconds["images"] = time.perf_counter() - t
         joint = encoders.get("joint")
@@ -236,15 +248,15 @@ def encode_products(
                     return joint.image_features_from(image_vecs[[index[p] for p in items]], items)
             else:
                 joint_features = joint.image_features
-            jkeys = [image_key(f"{joint.name}@{joint.version}:features", p) for p in paths]
-            feats = _embed(cache, jkeys, paths, joint.image_feature_dim, joint_features)
+            feats = embed_with_cache(cache, keys(f"{joint.name}@{joint.version}:features"), paths,
+                                     joint.image_feature_dim, joint_features)
             out.vectors["joint"] = (joint.project_images(feats), row_arr)
             seconds["joint"] = time.perf_counter() - t
         zero = encoders.get("zeroshot")
         if zero is not None:
             t = time.perf_counter()
-            zkeys = [image_key(f"{zero.name}@{zero.version}", p) for p in paths]
-            out.vectors["zeroshot"] = (_embed(cache, zkeys, paths, zero.dim, zero.embed_images), row_arr)
+            out.vectors["zeroshot"] = (embed_with_cache(cache, keys(f"{zero.name}@{zero.version}"), paths,
+                                                        zero.dim, zero.embed_images), row_arr)
             seconds["zeroshot"] = time.perf_counter() - t
     return out
 
@@ -316,21 +328,10 @@ def _load_joint(config: IndexConfig, image_encoder: object) -> Any:
     """The joint text-image model named by the config, or None (logged) when there is none."""
     if config.joint_model is None:
         return None
-    try:
-        from shopsearch.encode.joint import JointEncoder
-    except ImportError:
-        logger.warning("no joint text-image model is available; text->image search is disabled")
-        return None
+    from shopsearch.encode.joint import JointEncoder
+
     model_dir = None if config.joint_model == "default" else Path(config.joint_model)
     return JointEncoder.load(model_dir, image_encoder=image_encoder)
-
-
-def _embed(cache: EmbeddingCache | None, keys: list[str], inputs: Sequence[Any], dim: int, fn: Any) -> np.ndarray:
-    if not len(inputs):
-        return np.empty((0, dim), np.float32)
-    if cache is None:
-        return np.asarray(fn(list(inputs)), dtype=np.float32)
-    return cache.embed(keys, inputs, dim, fn)
 
 
 def _remove_stale_builds(out: Path) -> None:

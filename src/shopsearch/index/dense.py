@@ -2,9 +2,10 @@
 
 A product may own several vectors (one per image); ``rows[i]`` is the product position of
 vector i, and a product's score is the best of its vectors (max aggregation). Below
-``hnsw_threshold`` vectors the search is exact (``IndexFlatIP``); above it an HNSW graph is
-built. Filtered searches run exactly over the allowed vectors, so a filter never returns
-fewer than k hits when k matching products exist.
+``hnsw_threshold`` vectors the search is exact (a numpy scan); above it an HNSW graph is
+built; ``sq8`` keeps 8-bit codes in memory and re-ranks on full precision. Filtered searches
+run exactly over the allowed vectors, so a filter never returns fewer than k hits when k
+matching products exist.
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ class DenseIndex:
         n = self.vectors.shape[0]
         return n * self.dim * (1 if self.kind == "sq8" else 4)
 
-    def _build(self) -> faiss.Index:
+    def _build(self) -> faiss.Index | None:
+        """The FAISS structure, or None for exact search: a flat FAISS index would only hold a
+        second copy of ``self.vectors``, which numpy scans directly."""
         n = self.vectors.shape[0]
         kind = self.params.kind
         if kind == "sq8":
@@ -89,11 +92,10 @@ class DenseIndex:
             index = faiss.IndexHNSWFlat(self.dim, self.params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = self.params.ef_construction
             logger.info("building HNSW over %d vectors (dim %d)", n, self.dim)
-        else:
-            index = faiss.IndexFlatIP(self.dim)
-        if n:
-            index.add(self.vectors)
-        return index
+            if n:
+                index.add(self.vectors)
+            return index
+        return None
 
     def search(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, aggregation: str = "max",
@@ -115,10 +117,10 @@ class DenseIndex:
         if aggregation != "max":
             raise ValueError(f"aggregation must be max or mean, got {aggregation!r}")
         if allowed is not None:
-            vec_ok = allowed[self.rows]
-            sel = np.flatnonzero(vec_ok)
-            scores = self.vectors[sel] @ q[0]
-            return _best_per_product(self.rows[sel], scores, k)
+            sel = np.flatnonzero(allowed[self.rows])
+            return _best_per_product(self.rows[sel], self.vectors[sel] @ q[0], k)
+        if self.index is None:  # exact
+            return _best_per_product(self.rows, self.vectors @ q[0], k)
         per_product = max(1, self.vectors.shape[0] // max(self.n_products, 1))
         want = min(self.vectors.shape[0], k * per_product + (k if per_product > 1 else 0))
         if self.kind == "sq8":
@@ -175,7 +177,7 @@ class DenseIndex:
         self.vectors = self._buffer[:n + m]
         self.rows = self._row_buffer[:n + m]
         self.n_products = n_products
-        if m:
+        if m and self.index is not None:
             self.index.add(vectors)
 
     def rescore(self, query: np.ndarray, positions: np.ndarray, fn: Any) -> tuple[np.ndarray, np.ndarray]:

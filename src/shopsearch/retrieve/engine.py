@@ -139,7 +139,7 @@ class Engine(LiveUpdates):
     def _get(self, name: str) -> Any:
         value = self._derived.get(name)
         if value is None:
-            alive = [p for p, ok in zip(self.products, self.alive) if ok]
+            alive = [p for p, ok in zip(self.products, self.alive) if ok] if name != "filters" else []
             if name == "filters":
                 value = FilterIndex(self.products)
             elif name == "facet_fields":

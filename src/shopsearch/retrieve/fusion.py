@@ -2,30 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 Ranking = tuple[np.ndarray, np.ndarray]  # (positions int64, scores float32), best first
 
 
+Fused = list[tuple[int, float, dict[str, tuple[float, int]]]]
+
+
+def _combine(
+    rankings: Mapping[str, Ranking], weights: Mapping[str, float] | None,
+    contribution: Callable[[int, np.ndarray], np.ndarray],
+) -> Fused:
+    """Sum ``w_s * contribution(rank, scores)`` per document over signals; keep each signal's
+    (raw score, 1-based rank). Ties break by the best single rank, then by position."""
+    fused: dict[int, float] = {}
+    detail: dict[int, dict[str, tuple[float, int]]] = {}
+    for name, (positions, scores) in rankings.items():
+        w = 1.0 if weights is None else float(weights.get(name, 1.0))
+        values = contribution(len(positions), scores).tolist()
+        for rank, (pos, raw, value) in enumerate(zip(positions.tolist(), scores.tolist(), values), start=1):
+            fused[pos] = fused.get(pos, 0.0) + w * value
+            detail.setdefault(pos, {})[name] = (float(raw), rank)
+    order = sorted(fused, key=lambda p: (-fused[p], min(r for _, r in detail[p].values()), p))
+    return [(p, fused[p], detail[p]) for p in order]
+
+
 def reciprocal_rank_fusion(
     rankings: Mapping[str, Ranking], k: int = 60, weights: Mapping[str, float] | None = None,
-) -> list[tuple[int, float, dict[str, tuple[float, int]]]]:
+) -> Fused:
     """RRF: fused(d) = sum over signals s of w_s / (k + rank_s(d)), ranks 1-based.
 
     Returns (position, fused score, {signal: (raw score, rank)}) best first; ties are broken
     by the best single rank, then by position, so the order is deterministic.
     """
-    fused: dict[int, float] = {}
-    detail: dict[int, dict[str, tuple[float, int]]] = {}
-    for name, (positions, scores) in rankings.items():
-        w = 1.0 if weights is None else float(weights.get(name, 1.0))
-        for rank, (pos, score) in enumerate(zip(positions.tolist(), scores.tolist()), start=1):
-            fused[pos] = fused.get(pos, 0.0) + w / (k + rank)
-            detail.setdefault(pos, {})[name] = (float(score), rank)
-    order = sorted(fused, key=lambda p: (-fused[p], min(r for _, r in detail[p].values()), p))
-    return [(p, fused[p], detail[p]) for p in order]
+    return _combine(rankings, weights, lambda n, _: 1.0 / (k + np.arange(1, n + 1, dtype=np.float64)))
 
 
 def normalize_scores(scores: np.ndarray, method: str) -> np.ndarray:
@@ -55,23 +68,14 @@ def normalize_scores(scores: np.ndarray, method: str) -> np.ndarray:
 
 def linear_fusion(
     rankings: Mapping[str, Ranking], method: str = "minmax", weights: Mapping[str, float] | None = None,
-) -> list[tuple[int, float, dict[str, tuple[float, int]]]]:
+) -> Fused:
     """Weighted sum of per-signal normalised scores: fused(d) = sum_s w_s * norm_s(score_s(d)).
 
     A document missing from a signal's candidates contributes nothing for that signal
     (for z-score that is the signal's mean). Same output shape and tie-breaking as
     :func:`reciprocal_rank_fusion`.
     """
-    fused: dict[int, float] = {}
-    detail: dict[int, dict[str, tuple[float, int]]] = {}
-    for name, (positions, scores) in rankings.items():
-        w = 1.0 if weights is None else float(weights.get(name, 1.0))
-        normed = normalize_scores(scores, method)
-        for rank, (pos, raw, value) in enumerate(zip(positions.tolist(), scores.tolist(), normed.tolist()), start=1):
-            fused[pos] = fused.get(pos, 0.0) + w * value
-            detail.setdefault(pos, {})[name] = (float(raw), rank)
-    order = sorted(fused, key=lambda p: (-fused[p], min(r for _, r in detail[p].values()), p))
-    return [(p, fused[p], detail[p]) for p in order]
+    return _combine(rankings, weights, lambda _, scores: normalize_scores(scores, method))
 
 
 FUSION_METHODS: tuple[str, ...] = ("rrf", "minmax", "zscore", "dbsf")
@@ -80,7 +84,7 @@ FUSION_METHODS: tuple[str, ...] = ("rrf", "minmax", "zscore", "dbsf")
 def fuse(
     rankings: Mapping[str, Ranking], method: str = "rrf", weights: Mapping[str, float] | None = None,
     rrf_k: int = 60,
-) -> list[tuple[int, float, dict[str, tuple[float, int]]]]:
+) -> Fused:
     """Fuse with ``method``: "rrf" (reciprocal rank fusion) or linear fusion after
     "minmax", "zscore" or "dbsf" normalisation."""
     if method == "rrf":

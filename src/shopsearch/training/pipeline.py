@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import numpy as np
 from PIL import ImageOps
 
 from shopsearch.encode.base import ImageEncoder, TextEncoder
-from shopsearch.encode.cache import EmbeddingCache, image_key, text_key
+from shopsearch.encode.cache import EmbeddingCache, embed_with_cache, image_key, text_key
 from shopsearch.encode.joint import COLOR_FEATURE
 from shopsearch.preprocess.color import COLOR_DIM, color_histogram
 from shopsearch.preprocess.image import load_image
@@ -60,18 +60,6 @@ def add_codeswitched(
     return extra, alt
 
 
-def cached_or_direct(
-    cache: EmbeddingCache | None, keys: Callable[[], list[str]], inputs: Sequence[object], dim: int,
-    fn: Callable[[list[object]], np.ndarray],
-) -> np.ndarray:
-    """``fn(inputs)`` float32 (n, dim), through ``cache`` when there is one (keys built lazily)."""
-    if not len(inputs):
-        return np.zeros((0, dim), np.float32)
-    if cache is None:
-        return np.asarray(fn(list(inputs)), dtype=np.float32)
-    return cache.embed(keys(), inputs, dim, fn)
-
-
 def prepare(
     products: Sequence[Product], config: TrainConfig, *,
     text_encoder: TextEncoder | None = None, image_encoder: ImageEncoder | None = None,
@@ -94,7 +82,7 @@ def prepare(
     tenc: TextEncoder = text_encoder or create_encoder("e5-small")  # type: ignore[assignment]
     ienc: ImageEncoder = image_encoder or create_encoder("efficientnet-lite0")  # type: ignore[assignment]
     logger.info("%d products, %d training texts", len(usable), len(texts))
-    text_feats = cached_or_direct(
+    text_feats = embed_with_cache(
         cache, lambda: [text_key(tenc.name, "query", t) for t in texts], texts, tenc.dim,
         lambda xs: tenc.embed_queries([str(x) for x in xs]),
     )
@@ -118,13 +106,13 @@ def image_view_features(
             imgs = [ImageOps.mirror(im) for im in imgs]
         return encoder.embed_images(imgs)
 
-    parts = [cached_or_direct(
+    parts = [embed_with_cache(
         cache, lambda: [image_key(encoder.name + tag, p) for p in paths], list(paths), encoder.dim,
         backbone,
     )]
     if color:
         # Colour histograms are mirror-invariant: one set serves both views.
-        parts.append(cached_or_direct(
+        parts.append(embed_with_cache(
             cache, lambda: [image_key(COLOR_FEATURE, p) for p in paths], list(paths), COLOR_DIM,
             lambda items: np.stack([color_histogram(load_image(str(x))) for x in items]),
         ))
