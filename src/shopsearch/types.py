@@ -129,6 +129,7 @@ class Hit:
     score: float
     product: Product | None = None
     signals: dict[str, tuple[float, int]] = field(default_factory=dict)
+    explain: dict[str, Any] | None = None  # the ranker's trace: features, rules fired, score parts
 
     def to_dict(self, with_product: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -136,6 +137,8 @@ class Hit:
             "score": self.score,
             "signals": {k: {"score": s, "rank": r} for k, (s, r) in self.signals.items()},
         }
+        if self.explain is not None:
+            out["explain"] = self.explain
         if with_product and self.product is not None:
             out["product"] = self.product.to_dict()
         return out
@@ -152,6 +155,7 @@ class SearchResult:
     offset: int = 0
     facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     parsed: dict[str, Any] | None = None
+    session: dict[str, Any] | None = None  # multi-turn state (chips) when searching in a session
 
     def ids(self) -> list[str]:
         return [h.product_id for h in self.hits]
@@ -165,6 +169,7 @@ class SearchResult:
             "offset": self.offset,
             "facets": {k: [[v, c] for v, c in vs] for k, vs in self.facets.items()},
             "parsed": self.parsed,
+            "session": self.session,
         }
 
     @property

@@ -39,6 +39,7 @@ SYNONYMS: dict[str, str] = {
     "woman": "women", "womens": "women", "lady": "women", "ladies": "women", "female": "women",
     "boy": "boys", "girl": "girls", "kid": "kids", "child": "kids", "children": "kids",
     "t-shirt": "tshirt", "tee": "tshirt", "tees": "tshirt", "gray": "grey",
+    "sporty": "sports", "sportier": "sports", "athletic": "sports",
 }
 
 _jieba_lock = threading.Lock()

@@ -39,10 +39,11 @@ from shopsearch.index.manifest import (
 from shopsearch.index.store import STORE_NAME, read_products
 from shopsearch.preprocess.image import ImageInput, load_image
 from shopsearch.preprocess.query import ParsedQuery, QueryParser
-from shopsearch.retrieve.constraints import constraint_ranking
+from shopsearch.retrieve.constraints import constraint_mask, constraint_ranking
 from shopsearch.retrieve.facets import choose_facet_fields, facet_counts, price_buckets
 from shopsearch.retrieve.filters import Filter, FilterIndex, normalize_filters
 from shopsearch.retrieve.fusion import Ranking, fuse
+from shopsearch.retrieve.hooks import QueryPlan, Reranker, SearchContext
 from shopsearch.retrieve.live import LiveUpdates
 from shopsearch.retrieve.rwlock import RWLock
 from shopsearch.retrieve.similarity import parse_similarity
@@ -52,6 +53,7 @@ from shopsearch.types import Hit, Product, SearchResult
 logger = logging.getLogger(__name__)
 
 Filters = Sequence[str] | Mapping[str, Any] | Sequence[Filter] | None
+Fused = list[tuple[int, float, dict[str, tuple[float, int]]]]  # (position, score, per-signal (score, rank))
 SIGNALS: tuple[str, ...] = (
     "lexical", "text", "joint", "zeroshot", "image", "joint_image", "composed", "attributes",
 )
@@ -87,6 +89,8 @@ class Engine(LiveUpdates):
         self._similarities = {sig: parse_similarity(spec) for sig, spec in config.similarity.items()}
         self._update_lock = threading.Lock()
         self._derived: dict[str, Any] = {}
+        self.ranker: Reranker | None = None  # attached by shopsearch.rank.Ranker.attach()
+        self.generation = 0  # bumped by every catalog change, for caches kept outside the engine
         for role, enc in self._encoders.items():
             _check_encoder(manifest, _ref_role(manifest, role), enc)
 
@@ -135,6 +139,7 @@ class Engine(LiveUpdates):
     # -- state derived from the product list, rebuilt lazily after updates ------------------
     def _invalidate(self) -> None:
         self._derived = {}
+        self.generation += 1
 
     def _get(self, name: str) -> Any:
         value = self._derived.get(name)
@@ -225,6 +230,11 @@ class Engine(LiveUpdates):
         pos = self._positions.get(product_id)
         return None if pos is None else self.products[pos]
 
+    def parse(self, text: str) -> ParsedQuery:
+        """The constraints this engine's query parser reads in ``text``."""
+        with self._rw.read():
+            return self._get("parser").parse(text)
+
     def suggest(self, prefix: str, k: int = 10) -> list[str]:
         """Autocomplete ``prefix`` from product titles, attribute values and brands."""
         with self._rw.read():
@@ -248,6 +258,8 @@ class Engine(LiveUpdates):
         filters: Filters = None, weights: Mapping[str, float] | None = None, *,
         offset: int = 0, facets: bool = True, constraints: ConstraintMode | None = None,
         signals: Sequence[str] | None = None, fusion: str | None = None,
+        user_id: str | None = None, session_id: str | None = None, explain: bool = False,
+        rerank: bool = True,
     ) -> SearchResult:
         """Rank products for a text query, an image query (one photo or a list of them), or both.
 
@@ -260,13 +272,34 @@ class Engine(LiveUpdates):
         (``"filter"``) or are ignored (``"off"``). ``signals`` restricts retrieval to some of
         lexical, text, joint, zeroshot, image, joint_image, composed, attributes (for evaluation and
         debugging); ``fusion`` overrides the configured fusion method (rrf, minmax, zscore, dbsf).
+
+        With a ranker attached (:meth:`shopsearch.rank.Ranker.attach`), ``user_id`` and
+        ``session_id`` personalise the order, a follow-up in the same session refines the previous
+        query ("cheaper", "in red", "不要黑色"), and ``explain`` adds the ranker's trace to each hit;
+        ``rerank=False`` returns the fused retrieval order (what the ranker starts from).
         """
         t0 = time.perf_counter()
         if text is not None and not isinstance(text, str):
             raise TypeError(f"text must be a string, got {type(text).__name__}")
+        for name, value in (("user_id", user_id), ("session_id", session_id)):
+            if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 200):
+                raise ValueError(f"{name} must be a non-empty string of at most 200 characters, got {value!r}")
         text = text.strip() if text else None
-        if not text and image is None:
-            raise ValueError("a search needs text, an image, or both")
+        if not text and image is None and not (session_id and self.ranker is not None and rerank):
+            raise ValueError("a search needs text, an image, or both")  # (in a session: re-run its query)
+        ctx = SearchContext(user_id, session_id, time.time())
+        plan: QueryPlan | None = None
+        ranker = self.ranker if rerank else None
+        if ranker is not None:
+            plan = ranker.plan(text, image, ctx)
+            if plan is not None:
+                text = plan.text if plan.text is not None else text
+                if plan.images:
+                    given = [] if image is None else list(image) if isinstance(image, (list, tuple)) else [image]
+                    image = given + list(plan.images)
+            if not text and image is None:  # e.g. "start over" on its own: nothing to search yet
+                return SearchResult([], (time.perf_counter() - t0) * 1000,
+                                    session=ranker.observe([], ctx, plan))
         _check_page(k, offset)
         mode = constraints or self.config.constraints
         if mode not in CONSTRAINT_MODES:
@@ -277,8 +310,11 @@ class Engine(LiveUpdates):
         parsed: ParsedQuery | None = None
         queries: dict[str, np.ndarray] = {}
         if text:
-            with self._rw.read():
-                parsed = self._get("parser").parse(text)
+            if plan is not None and plan.parsed is not None:
+                parsed = plan.parsed
+            else:
+                with self._rw.read():
+                    parsed = self._get("parser").parse(text)
             if self._has_text_vectors and "text" in use:
                 queries["text"] = self._query_vector("text", parsed.normalized)
             if "joint" in self.dense and "joint" in use:
@@ -315,6 +351,8 @@ class Engine(LiveUpdates):
                 del queries[signal]
         with self._rw.read():
             allowed = self._allowed(filters)
+            if plan is not None:
+                allowed = self._apply_plan(plan, allowed)
             boost = None
             if parsed is not None and parsed.constraints and mode != "off" and "attributes" in use:
                 fraction = constraint_ranking(parsed.constraints, self._get("filters"), self.alive)
@@ -334,7 +372,8 @@ class Engine(LiveUpdates):
                 rankings["attributes"] = self._constraint_candidates(boost, queries, n_cand)
             if not rankings:
                 raise ValueError(f"index {self.path} has no signal that can answer a text query")
-            return self._fuse(rankings, k, offset, facets, weights, t0, boost, parsed, fusion)
+            return self._fuse(rankings, k, offset, facets, weights, t0, boost, parsed, fusion,
+                              ctx=ctx, plan=plan, explain=explain, ranker=ranker)
 
     def similar(
         self, product_id: str, k: int = 10, filters: Filters = None, *, offset: int = 0,
@@ -363,6 +402,19 @@ class Engine(LiveUpdates):
             if not rankings:
                 raise ValueError(f"product {product_id!r} has no stored vectors to compare")
             return self._fuse(rankings, k, offset, facets, None, t0)
+
+    def _apply_plan(self, plan: QueryPlan, allowed: np.ndarray | None) -> np.ndarray | None:
+        """A reranker's hard constraints and exclusions, folded into the allowed mask."""
+        if not plan.required and not plan.exclude:
+            return allowed
+        mask = self.alive.copy() if allowed is None else allowed.copy()
+        for c in plan.required:
+            mask &= constraint_mask(c, self._get("filters"))
+        for pid in plan.exclude:
+            pos = self._positions.get(pid)
+            if pos is not None:
+                mask[pos] = False
+        return mask
 
     def _constraint_candidates(self, boost: np.ndarray, queries: dict[str, np.ndarray], n: int) -> Ranking:
         """The products that match the most parsed constraints, ordered by the query's strongest
@@ -426,7 +478,9 @@ class Engine(LiveUpdates):
     def _fuse(
         self, rankings: dict[str, Ranking], k: int, offset: int, facets: bool,
         weights: Mapping[str, float] | None, t0: float, boost: np.ndarray | None = None,
-        parsed: ParsedQuery | None = None, fusion: str | None = None,
+        parsed: ParsedQuery | None = None, fusion: str | None = None, *,
+        ctx: SearchContext | None = None, plan: QueryPlan | None = None, explain: bool = False,
+        ranker: Reranker | None = None,
     ) -> SearchResult:
         w = dict(self.config.weights)
         w.update(weights or {})
@@ -439,8 +493,15 @@ class Engine(LiveUpdates):
             b = self.config.constraint_boost if method == "rrf" else 1.0
             fused = sorted(((p, s + b * float(boost[p]), d) for p, s, d in fused),
                            key=lambda x: (-x[1], min(r for _, r in x[2].values()), x[0]))
+        traces: dict[int, dict[str, Any]] = {}
+        if ranker is not None and fused:
+            fused, traces = self._rerank(ranker, fused, parsed, ctx or SearchContext(), plan, boost, explain)
         page = fused[offset:offset + k]
-        hits = [Hit(self.products[p].id, s, self.products[p], d) for p, s, d in page]
+        hits = [Hit(self.products[p].id, s, self.products[p], d, traces.get(p) if explain else None)
+                for p, s, d in page]
+        session = None
+        if ranker is not None and ctx is not None:
+            session = ranker.observe([h.product_id for h in hits], ctx, plan)
         counts = {}
         if facets:
             counts = facet_counts(self.products, [p for p, _, _ in fused], self._get("facet_fields"),
@@ -448,8 +509,27 @@ class Engine(LiveUpdates):
         return SearchResult(
             hits=hits, took_ms=(time.perf_counter() - t0) * 1000, signals_used=tuple(rankings),
             total_candidates=len(fused), offset=offset, facets=counts,
-            parsed=parsed.to_dict() if parsed is not None else None,
+            parsed=parsed.to_dict() if parsed is not None else None, session=session,
         )
+
+    def _rerank(
+        self, ranker: Reranker, fused: Fused, parsed: ParsedQuery | None, ctx: SearchContext,
+        plan: QueryPlan | None, boost: np.ndarray | None, explain: bool,
+    ) -> tuple[Fused, dict[int, dict[str, Any]]]:
+        """The attached ranker reorders the top ``ranker.depth`` candidates; the rest keep their
+        fused order below them."""
+        head, tail = fused[:ranker.depth], fused[ranker.depth:]
+        positions = np.array([p for p, _, _ in head], dtype=np.int64)
+        scores = np.array([s for _, s, _ in head], dtype=np.float64)
+        matched = boost[positions] if boost is not None else None
+        out = ranker.rerank(positions, scores, [d for _, _, d in head], parsed, ctx, plan, matched=matched,
+                            explain=explain)
+        floor = float(np.min(out.scores)) if len(out.scores) else 0.0
+        reordered = [(head[i][0], float(s), head[i][2]) for i, s in zip(out.order, out.scores)]
+        # candidates below the reranked head stay below it, in fused order
+        reordered += [(p, min(floor, s) - 1e-9 * (j + 1), d) for j, (p, s, d) in enumerate(tail)]
+        traces = {head[i][0]: e for i, e in zip(out.order, out.explain)}
+        return reordered, traces
 
 
 def _dense_params(manifest: Manifest) -> DenseParams:

@@ -12,11 +12,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from shopsearch import __version__
+from shopsearch.rank.events import EventLog
 from shopsearch.service.errors import install_handlers
-from shopsearch.service.feedback import FeedbackStore
 from shopsearch.service.metrics import Gauge, Metrics
-from shopsearch.service.middleware import BodyLimitMiddleware, MetricsMiddleware
-from shopsearch.service.routers import feedback, images, ops, products, search, ui
+from shopsearch.service.middleware import BodyLimitMiddleware, MetricsMiddleware, SecurityHeadersMiddleware
+from shopsearch.service.routers import feedback, images, ops, products, search, sessions, ui
 from shopsearch.service.settings import Settings
 from shopsearch.service.state import ServiceState
 
@@ -60,6 +60,15 @@ def _register_gauges(metrics: Metrics, state: ServiceState) -> None:
                                     "Split-traffic experiment counters per arm.", state.experiment.gauge_samples))
 
 
+def _ranker(settings: Settings, engine: Any, log: EventLog) -> Any:
+    """The ranker over ``engine``, sharing session state between worker processes via SQLite."""
+    from shopsearch.rank import RankConfig, Ranker, SessionStore
+
+    config = RankConfig.load(settings.rank_config) if settings.rank_config else RankConfig()
+    sessions = SessionStore(settings.sessions_path, ttl_s=config.session_ttl_s)
+    return Ranker(engine, log=log, models_dir=settings.ranker_dir, config=config, sessions=sessions).attach()
+
+
 def create_app(settings: Settings, engine: Any = None) -> FastAPI:
     """The service for ``settings.index_dir``. ``engine``: an already loaded
     :class:`~shopsearch.retrieve.engine.Engine` to serve instead (tests share one)."""
@@ -76,9 +85,11 @@ def create_app(settings: Settings, engine: Any = None) -> FastAPI:
             eng.warmup()
         state = ServiceState(
             settings=settings, engine=eng, image_dirs=_image_dirs(eng),
-            feedback=FeedbackStore(settings.feedback_path), metrics=metrics,
+            feedback=EventLog(settings.feedback_path), metrics=metrics,
             voice_reason=_voice_reason(settings),
         )
+        if settings.rank:
+            state.ranker = _ranker(settings, eng, state.feedback)
         if settings.experiment is not None:
             from shopsearch.evaluation.abtest import Experiment, ExperimentConfig
 
@@ -91,6 +102,8 @@ def create_app(settings: Settings, engine: Any = None) -> FastAPI:
             yield
         finally:
             state.feedback.close()
+            if state.ranker is not None:
+                state.ranker.sessions.close()
 
     app = FastAPI(
         title="shopsearch", version=__version__, lifespan=lifespan,
@@ -98,13 +111,14 @@ def create_app(settings: Settings, engine: Any = None) -> FastAPI:
         docs_url=None, redoc_url=None,  # their pages load scripts from a CDN; /openapi.json stays
     )
     install_handlers(app)
-    for module in (search, products, feedback, images, ops, ui):
+    for module in (search, products, feedback, sessions, images, ops, ui):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+    if settings.cors_origins:  # closed by default: no CORS headers at all, so browsers allow same-origin only
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,
                            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"])
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 

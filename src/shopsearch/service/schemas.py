@@ -59,6 +59,7 @@ class HitOut(BaseModel):
     score: float
     product: ProductOut
     signals: dict[str, SignalOut] | None = None
+    explain: dict[str, Any] | None = Field(None, description="the ranker's trace: features, contributions, rules")
 
 
 class FacetValue(BaseModel):
@@ -93,6 +94,7 @@ class SearchResponse(BaseModel):
     server_ms: float = Field(description="time in the service, decoding included")
     signals_used: list[str]
     experiment: dict[str, str] | None = Field(None, description="split-traffic experiment and arm, when one runs")
+    session: SessionOut | None = Field(None, description="multi-turn state when searching with a session_id")
 
 
 class SuggestResponse(BaseModel):
@@ -144,6 +146,22 @@ class FeedbackBatch(_Strict):
 
 class FeedbackResponse(BaseModel):
     stored: int
+
+
+class SessionChip(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    kind: Literal["constraint", "required", "anchor", "hidden"]
+    label: str
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    turns: list[str]
+    base: str
+    chips: list[SessionChip]
+    liked: list[str]
+    disliked: list[str]
+    note: str | None = None
 
 
 class HealthResponse(BaseModel):

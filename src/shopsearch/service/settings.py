@@ -43,6 +43,10 @@ class Settings:
     voice_threads: int = 2
     warmup: bool = True
     experiment: Path | None = None  # JSON file of a split-traffic A/B experiment (see evaluation.abtest)
+    rank: bool = True  # rerank with shopsearch.rank (business signals, personal and session features)
+    ranker_dir: Path | None = None  # models from `shopsearch train-ranker` (cf/, graph/, ltr/)
+    rank_config: Path | None = None  # TOML/JSON RankConfig (weights, stock policy, boost rules)
+    log_impressions: bool = True  # log shown results as impression events when a user or session is known
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index_dir", Path(self.index_dir))
@@ -63,7 +67,13 @@ class Settings:
 
     @property
     def feedback_path(self) -> Path:
+        """The interaction log (:class:`shopsearch.rank.events.EventLog`)."""
         return (self.data_dir or self.index_dir) / "feedback.sqlite"
+
+    @property
+    def sessions_path(self) -> Path:
+        """Multi-turn session state, shared by the worker processes."""
+        return (self.data_dir or self.index_dir) / "sessions.sqlite"
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -75,11 +85,11 @@ class Settings:
             raw = os.environ.get(f"SHOPSEARCH_{f.name.upper()}")
             if raw is None or f.name == "api_key":
                 continue
-            if f.name in ("index_dir", "data_dir"):
+            if f.name in ("index_dir", "data_dir", "ranker_dir", "rank_config", "experiment"):
                 values[f.name] = Path(raw)
             elif f.name == "cors_origins":
                 values[f.name] = tuple(o.strip() for o in raw.split(",") if o.strip())
-            elif f.name in ("voice", "warmup"):
+            elif f.name in ("voice", "warmup", "rank", "log_impressions"):
                 values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
             elif f.name == "max_audio_seconds":
                 values[f.name] = float(raw)

@@ -10,8 +10,8 @@ from urllib.parse import quote
 
 from fastapi import Request
 
+from shopsearch.rank.events import EventLog
 from shopsearch.service.errors import ApiError
-from shopsearch.service.feedback import FeedbackStore
 from shopsearch.service.metrics import Metrics
 from shopsearch.service.settings import API_KEY_ENV, Settings
 from shopsearch.types import Product
@@ -24,11 +24,12 @@ class ServiceState:
     settings: Settings
     engine: Any
     image_dirs: tuple[Path, ...]
-    feedback: FeedbackStore
+    feedback: EventLog  # the interaction log: feedback and impressions
     metrics: Metrics
     transcriber: Any = None  # shopsearch.voice.Transcriber, created on first voice query
     voice_reason: str | None = None  # why voice search is off; None when it can run
     experiment: Any = None  # shopsearch.evaluation.abtest.Experiment when a split-traffic test runs
+    ranker: Any = None  # shopsearch.rank.Ranker attached to the engine (None when ranking is off)
 
     def image_url(self, product: Product, index: int) -> str:
         ref = product.images[index]

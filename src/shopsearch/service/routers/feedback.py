@@ -1,5 +1,5 @@
 """``POST /v1/feedback``: shopper events (click, add_to_cart, purchase, like, dislike,
-impression), stored append-only for ranking work."""
+impression), stored in the append-only interaction log and applied to the shopper's session."""
 
 from __future__ import annotations
 
@@ -22,12 +22,22 @@ async def _store(state: ServiceState, events: list[FeedbackEvent]) -> dict[str, 
     if errors:
         raise ApiError(422, errors[0]["field"], errors[0]["reason"], errors)
     rows = [e.model_dump() for e in events]
-    stored = await run_in_threadpool(state.feedback.append, rows)
+    for row in rows:  # the API counts positions from 1 (as shown); the log from 0
+        if row["position"] is not None:
+            row["position"] -= 1
+    # With a ranker, the event also takes effect at once (a dislike hides the product for the
+    # rest of the session; the user's profile is rebuilt on the next search).
+    store = state.ranker.record if state.ranker is not None else state.feedback.append
+    report = await run_in_threadpool(store, rows)
+    if report.rejects:
+        first = report.rejects[0]
+        raise ApiError(422, first.field, first.reason,
+                       [{"field": r.field, "reason": r.reason} for r in report.rejects])
     for e in events:
         state.metrics.feedback.inc(event=e.event)
         if state.experiment is not None and e.user_id:
             state.experiment.record_event(state.experiment.assign(e.user_id), e.event, e.position)
-    return {"stored": stored}
+    return {"stored": report.accepted}
 
 
 @router.post("/feedback", response_model=FeedbackResponse, status_code=202, summary="Record one event")

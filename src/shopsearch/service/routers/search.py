@@ -12,7 +12,7 @@ import re
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from PIL import Image
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -183,6 +183,7 @@ def hits_payload(result: Any, state: ServiceState, offset: int, explain: bool) -
                                 "score": float(hit.score), "product": state.product_dict(product)}
         if explain:
             item["signals"] = {k: {"score": float(sc), "rank": int(r)} for k, (sc, r) in hit.signals.items()}
+            item["explain"] = getattr(hit, "explain", None)
         out.append(item)
     return out
 
@@ -196,6 +197,7 @@ def page_payload(result: Any, state: ServiceState, k: int, page: int, explain: b
         "facets": {f: [{"value": str(v), "count": int(c)} for v, c in vals] for f, vals in facets.items()},
         "parsed": getattr(result, "parsed", None),
         "took_ms": float(result.took_ms), "signals_used": list(result.signals_used),
+        "session": getattr(result, "session", None),
     }
 
 
@@ -212,7 +214,7 @@ def engine_error(exc: ValueError) -> ApiError:
 
 @router.post("/search", response_model=SearchResponse, openapi_extra=_OPENAPI_BODY,
              summary="Search by text, photo, voice or a mix")
-async def search(request: Request) -> dict[str, Any]:
+async def search(request: Request, background: BackgroundTasks) -> dict[str, Any]:
     t0 = time.perf_counter()
     state = get_state(request)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -235,7 +237,8 @@ async def search(request: Request) -> dict[str, Any]:
             raise ApiError(422, "image", "give the image once: as a file or as base64, not both")
         image_bytes = _decode_base64_image(req.image, state.settings.max_image_bytes)
     text = (req.text or "").strip()
-    if not text and image_bytes is None and audio is None:
+    rerun = bool(req.session_id) and state.ranker is not None  # an empty search re-runs the session's query
+    if not text and image_bytes is None and audio is None and not rerun:
         raise ApiError(422, "text", "empty query: give text, an image or an audio recording")
     image = await run_in_threadpool(_decode_image, image_bytes, state) if image_bytes is not None else None
     transcript = None
@@ -253,6 +256,8 @@ async def search(request: Request) -> dict[str, Any]:
     if exp is not None and user_id:
         arm = exp.assign(user_id)
         options.update(exp.search_options(arm))  # the arm's settings win
+    if state.ranker is not None:
+        options.update(user_id=user_id, session_id=req.session_id, explain=req.explain)
     try:
         result = await run_in_threadpool(
             functools.partial(state.engine.search, text or None, image, req.k, req.filters, **options))
@@ -268,6 +273,11 @@ async def search(request: Request) -> dict[str, Any]:
     body["transcript"] = transcript.to_dict() if transcript is not None else None
     body["server_ms"] = (time.perf_counter() - t0) * 1000
     body["experiment"] = {"name": exp.config.name, "arm": arm} if arm is not None else None
+    if state.settings.log_impressions and (user_id or req.session_id) and result.hits:
+        impressions = [{"event": "impression", "product_id": h.product_id, "user_id": user_id,
+                        "session_id": req.session_id, "query": text[:500] or None, "position": offset + i}
+                       for i, h in enumerate(result.hits)]
+        background.add_task(state.feedback.append, impressions)  # after the response is sent
     return body
 
 
