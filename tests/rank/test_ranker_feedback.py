@@ -30,14 +30,18 @@ def test_dislike_hides_the_product_and_shifts_the_rest(engine, tmp_path: Path) -
     disliked = before[0]
     report = ranker.record([{"event": "dislike", "product_id": disliked, "session_id": "s1", "user_id": "u1"}])
     assert report.accepted == 1 and not report.rejects
+    # the same session without the feedback vector: the product is hidden, nothing else moves
+    Ranker(engine, sessions=ranker.sessions, config=RankConfig(components=("business",))).attach()
+    hidden_only = engine.search("tshirt", session_id="s1", k=8).ids()
+    ranker.attach()
     after = engine.search("tshirt", session_id="s1", k=8, explain=True)
-    assert disliked not in after.ids()
+    assert disliked not in after.ids() and disliked not in hidden_only
     assert after.session["disliked"] == [disliked]
     # look-alikes of the disliked product move down: the session vector points away from it
     cos = _cos_to(engine, disliked)
-    rest = [p for p in before if p != disliked]
-    look_alike = max(rest, key=lambda p: cos[p])
-    assert after.ids().index(look_alike) > rest.index(look_alike) or look_alike not in after.ids()
+    look_alike = max((p for p in before if p != disliked), key=lambda p: cos[p])
+    assert cos[look_alike] > 0.9
+    assert look_alike not in after.ids() or after.ids().index(look_alike) > hidden_only.index(look_alike)
     assert all("session_sim" in h.explain["features"] for h in after.hits)
     # never again in this session, whatever the query; other sessions still see it
     assert disliked not in engine.search("red", session_id="s1", k=20).ids()
@@ -131,3 +135,21 @@ def test_rank_config_validation_and_file(tmp_path: Path) -> None:
                     '[[rules]]\nname = "promo"\nmatch = {brand = "Acme"}\nweight = 0.5\n', encoding="utf-8")
     config = RankConfig.load(path)
     assert config.out_of_stock == "filter" and config.rules[0].name == "promo" and not config.uses("cf")
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_session_writes_are_not_lost_between_plan_and_observe(engine, tmp_path: Path, shared: bool) -> None:  # type: ignore[no-untyped-def]
+    from shopsearch.rank import SessionStore
+    from shopsearch.retrieve.hooks import SearchContext
+
+    store = SessionStore(tmp_path / "sessions.sqlite" if shared else None)
+    ranker = Ranker(engine, sessions=store).attach()
+    ctx = SearchContext(None, "race", time.time())
+    plan = ranker.plan("red dress", None, ctx)  # a search reads the session...
+    ranker.record([{"event": "dislike", "product_id": "d3", "session_id": "race"}])  # ...feedback lands...
+    state = ranker.observe(["d1", "d2"], ctx, plan)  # ...and the search stores its turn
+    assert state["disliked"] == ["d3"] and state["turns"] == ["red dress"]
+    plan = ranker.plan("cheaper", None, ctx)
+    ranker.reset("race")  # "start over" while that search runs: the reset wins
+    assert ranker.observe(["d1"], ctx, plan)["turns"] == []
+    assert store.get("race").turns == [] and store.get("race").disliked == []

@@ -20,20 +20,24 @@ EVENT_WEIGHTS: dict[str, float] = {
 }
 
 # Hand-tuned linear weights over the ranker's features (used when no learned ranker is loaded).
-# Features on other scales are normalised inside the candidate list first (see ranker.py).
+# Personal features (profile_sim, session_sim, cf, graph) are standardised inside the candidate
+# list and scaled by 0.1 first, so their weight is the score moved per 10 standard deviations.
 DEFAULT_WEIGHTS: dict[str, float] = {
+    # retrieval: the fused score over the best one; with RRF neighbouring ranks differ by ~1%, so
+    # a rank term (1 / log2(rank + 2)) keeps a clear first match first against small boosts
     "retrieval": 1.0,
+    "retrieval_rank": 0.5,
     "price_fit": 0.3,
-    "rating": 0.05,
-    "popularity": 0.1,
-    "in_stock": 0.2,
-    "freshness": 0.02,
+    "rating": 0.03,
+    "popularity": 0.05,
+    "in_stock": 0.1,
+    "freshness": 0.01,
     "rule_boost": 1.0,
-    "profile_sim": 0.6,
+    "profile_sim": 1.0,
     "user_price_fit": 0.15,
-    "session_sim": 0.8,
-    "cf": 0.25,
-    "graph": 0.25,
+    "session_sim": 2.0,
+    "cf": 0.5,
+    "graph": 0.5,
 }
 
 

@@ -207,11 +207,22 @@ class Ranker:
     def observe(self, shown: Sequence[str], ctx: SearchContext, plan: QueryPlan | None) -> dict[str, Any] | None:
         if plan is None or "state" not in plan.data:
             return None
-        state = plan.data["state"]
+        mine = plan.data["state"]
         if shown:
-            state.shown = list(shown)
-        self.sessions.put(state, ctx.now)
-        return state.public()  # type: ignore[no-any-return]
+            mine.shown = list(shown)
+
+        def merge(latest: Any) -> bool:
+            # Feedback or a reset may have landed since this search read the session: keep the
+            # latest feedback, and drop this turn when the session was started over meanwhile.
+            if latest.resets > mine.resets:
+                return False
+            if mine.resets > latest.resets:  # this turn started over ("start over, red dress")
+                latest.clear()
+                latest.resets = mine.resets
+            latest.take_query(mine)
+            return True
+
+        return self.sessions.update(mine.session_id, merge, ctx.now).public()  # type: ignore[no-any-return]
 
     def rerank(
         self, positions: np.ndarray, scores: np.ndarray, signals: Sequence[dict[str, tuple[float, int]]],
@@ -334,7 +345,7 @@ class Ranker:
         """Hand-tuned combination: business features as they are (0..1), personal features
         standardised within the candidate list (so a weight means "per standard deviation")."""
         parts: dict[str, np.ndarray] = {}
-        for name in ("retrieval", "constraint_match", "price_fit", "rating", "popularity", "in_stock",
+        for name in ("retrieval", "retrieval_rank", "constraint_match", "price_fit", "rating", "popularity", "in_stock",
                      "freshness", "rule_boost", "user_price_fit", *_PERSONAL):
             w = self.config.weight(name) if name != "constraint_match" else 0.3
             if w == 0.0:
@@ -382,9 +393,7 @@ class Ranker:
         now = time.time()
         for e in accepted:
             if e.session_id is not None and e.event != "impression":
-                state = self.sessions.get(e.session_id, now)
-                state.feedback(e.event, e.product_id)
-                self.sessions.put(state, now)
+                self.sessions.update(e.session_id, lambda state, e=e: state.feedback(e.event, e.product_id), now)
             if e.user_id is not None:
                 self._profiles.pop(e.user_id, None)
         if any(e.event != "impression" for e in accepted):
@@ -395,20 +404,21 @@ class Ranker:
         """Remove one chip of a session (see :meth:`SessionState.chips`): a constraint or a
         required constraint by its index, the anchor product, or every hidden (disliked) product.
         Returns the new state; raises ``IndexError`` for a chip that is not there."""
-        state = self.sessions.get(session_id)
-        if kind in ("constraint", "required"):
-            items = state.constraints if kind == "constraint" else state.required
-            if not 0 <= index < len(items):
-                raise IndexError(f"session {session_id!r} has no {kind} chip {index} (it has {len(items)})")
-            del items[index]
-        elif kind == "anchor" and state.anchor is not None:
-            state.anchor = None
-        elif kind == "hidden" and state.disliked:
-            state.disliked.clear()
-        else:
-            raise IndexError(f"session {session_id!r} has no {kind} chip")
-        self.sessions.put(state)
-        return state
+
+        def remove(state: Any) -> None:
+            if kind in ("constraint", "required"):
+                items = state.constraints if kind == "constraint" else state.required
+                if not 0 <= index < len(items):
+                    raise IndexError(f"session {session_id!r} has no {kind} chip {index} (it has {len(items)})")
+                del items[index]
+            elif kind == "anchor" and state.anchor is not None:
+                state.anchor = None
+            elif kind == "hidden" and state.disliked:
+                state.disliked.clear()
+            else:
+                raise IndexError(f"session {session_id!r} has no {kind} chip")
+
+        return self.sessions.update(session_id, remove)
 
     def reset(self, session_id: str) -> None:
         """Forget a session's state (the "start over" button)."""

@@ -167,12 +167,7 @@ def _start(state: SessionState, base: str, constraints: tuple[Constraint, ...]) 
 
 
 def _reset(state: SessionState) -> None:
-    _start(state, "", ())
-    state.turns.clear()
-    state.shown.clear()
-    state.liked.clear()
-    state.clicked.clear()
-    state.disliked.clear()
+    state.clear()
 
 
 def _overlaps(a: Constraint, b: Constraint) -> bool:

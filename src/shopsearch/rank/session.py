@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from shopsearch.preprocess.query import Constraint
 
 _MAX_LIST = 200  # feedback ids kept per kind and session
 _MAX_SESSIONS = 100_000  # in-memory store bound
+QUERY_FIELDS = ("turns", "base", "constraints", "required", "anchor", "shown", "note")
 
 
 def constraint_to_dict(c: Constraint) -> dict[str, Any]:
@@ -52,6 +54,8 @@ class SessionState:
     clicked: list[str] = field(default_factory=list)
     disliked: list[str] = field(default_factory=list)
     note: str | None = None  # why a follow-up changed nothing (e.g. no prices to compare)
+    version: int = 0  # bumped by every stored change
+    resets: int = 0  # bumped by "start over", so a search that began before it does not undo it
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -60,6 +64,19 @@ class SessionState:
     def from_json(cls, text: str) -> SessionState:
         data = json.loads(text)
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def take_query(self, other: SessionState) -> None:
+        """Adopt ``other``'s query part (turns, constraints, anchor, shown page), keeping this
+        state's feedback: how a search merges its turn into a session changed meanwhile."""
+        for name in QUERY_FIELDS:
+            setattr(self, name, getattr(other, name))
+
+    def clear(self) -> None:
+        """Forget everything but the id ("start over")."""
+        fresh = SessionState(self.session_id)
+        for name in (*QUERY_FIELDS, "liked", "clicked", "disliked"):
+            setattr(self, name, getattr(fresh, name))
+        self.resets += 1
 
     def feedback(self, event: str, product_id: str) -> None:
         """Apply one feedback event: a dislike also drops an earlier like and vice versa."""
@@ -75,10 +92,10 @@ class SessionState:
 
     def chips(self) -> list[dict[str, Any]]:
         """What a UI shows: one removable chip per constraint, the anchor, the exclusions."""
-        chips = [{"kind": "constraint", "label": _label(constraint_from_dict(c)), "index": i}
-                 for i, c in enumerate(self.constraints)]
-        chips += [{"kind": "required", "label": _label(constraint_from_dict(c)), "index": i}
-                  for i, c in enumerate(self.required)]
+        chips = [{"kind": kind, "label": _label(constraint_from_dict(c)), "index": i, "field": c["fields"][0],
+                  "op": c["op"], "value": c["value"], "text": c["text"]}
+                 for kind, items in (("constraint", self.constraints), ("required", self.required))
+                 for i, c in enumerate(items)]
         if self.anchor:
             chips.append({"kind": "anchor", "label": f"like {self.anchor}", "product_id": self.anchor})
         if self.disliked:
@@ -131,7 +148,7 @@ class SessionStore:
         if self._conn is None:
             assert self.path is not None
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10.0)
+            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10.0, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, updated REAL NOT NULL, "
                          "state TEXT NOT NULL)")
@@ -148,37 +165,57 @@ class SessionStore:
             else:
                 row = self._db().execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
                 raw = row[0] if row else None
+        return self._fresh(raw, session_id, now)
+
+    def update(
+        self, session_id: str, change: Callable[[SessionState], bool | None], now: float | None = None,
+    ) -> SessionState:
+        """Atomically read the session, apply ``change`` (which edits it in place and may return
+        False to leave the stored state alone) and store it with its version bumped. Atomic for
+        the threads of this process (a lock) and for other processes (an IMMEDIATE transaction)."""
+        now = time.time() if now is None else now
+        with self._lock:
+            if self.path is None:
+                state = self._fresh(self._memory.get(session_id), session_id, now)
+                if change(state) is False:
+                    return state
+                state.version += 1
+                state.updated = now
+                self._memory[session_id] = state.to_json()
+                self._memory.move_to_end(session_id)
+                while len(self._memory) > _MAX_SESSIONS:
+                    self._memory.popitem(last=False)
+                return state
+            conn = self._db()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
+                state = self._fresh(row[0] if row else None, session_id, now)
+                if change(state) is False:
+                    conn.execute("ROLLBACK")
+                    return state
+                state.version += 1
+                state.updated = now
+                conn.execute("INSERT OR REPLACE INTO sessions (id, updated, state) VALUES (?, ?, ?)",
+                             (session_id, now, state.to_json()))
+                conn.execute("DELETE FROM sessions WHERE updated < ?", (now - self.ttl_s,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return state
+
+    def _fresh(self, raw: str | None, session_id: str, now: float) -> SessionState:
         if raw is not None:
             state = SessionState.from_json(raw)
             if now - state.updated <= self.ttl_s:
                 return state
+            return SessionState(session_id, updated=now, version=state.version)
         return SessionState(session_id, updated=now)
 
-    def put(self, state: SessionState, now: float | None = None) -> None:
-        state.updated = time.time() if now is None else now
-        raw = state.to_json()
-        with self._lock:
-            if self.path is None:
-                self._memory[state.session_id] = raw
-                self._memory.move_to_end(state.session_id)
-                while len(self._memory) > _MAX_SESSIONS:
-                    self._memory.popitem(last=False)
-            else:
-                conn = self._db()
-                with conn:
-                    conn.execute("INSERT OR REPLACE INTO sessions (id, updated, state) VALUES (?, ?, ?)",
-                                 (state.session_id, state.updated, raw))
-                    conn.execute("DELETE FROM sessions WHERE updated < ?", (state.updated - self.ttl_s,))
-
-    def reset(self, session_id: str) -> None:
-        """Forget a session (the shopper pressed "start over")."""
-        with self._lock:
-            if self.path is None:
-                self._memory.pop(session_id, None)
-            else:
-                conn = self._db()
-                with conn:
-                    conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+    def reset(self, session_id: str) -> SessionState:
+        """Forget a session's query and feedback (the shopper pressed "start over")."""
+        return self.update(session_id, SessionState.clear)
 
     def close(self) -> None:
         with self._lock:

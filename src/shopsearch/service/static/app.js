@@ -8,6 +8,9 @@
   const state = {
     text: "", image: null, imageUrl: null, audio: null, filters: {}, page: 1,
     similar: null, constraintsOff: false, lastResponse: null, lastKind: null,
+    // In a ranked session the server remembers the query: the box's words are sent once (a new
+    // turn such as "cheaper" or "不要黑色"); paging, facets and chip edits re-run the session's query.
+    sendText: true, sessionOn: false,
   };
   const session = sessionStorage.getItem("shopsearch.session") ||
     (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2));
@@ -60,10 +63,11 @@
   async function runSearch() {
     showError("");
     if (state.similar) return runSimilar();
-    if (!hasQuery()) { showError(t("err_query")); return; }
+    const rerun = state.sessionOn && !state.sendText && !state.image && !state.audio;
+    if (!hasQuery() && !rerun) { showError(t("err_query")); return; }
     setStatus(state.audio ? t("transcribing") : t("searching"));
     const fields = { k: K, page: state.page, session_id: session, explain: false };
-    if (state.text.trim()) fields.text = state.text.trim();
+    if (state.text.trim() && !rerun) fields.text = state.text.trim();
     if (Object.keys(state.filters).length) fields.filters = state.filters;
     if (state.constraintsOff) fields.constraints = "off";
     let body;
@@ -85,6 +89,8 @@
           $("#q").value = state.text;
         }
       }
+      state.sessionOn = Boolean(data.session);
+      state.sendText = !state.sessionOn;
       render(data, "search");
     } catch (err) {
       state.audio = null;
@@ -114,7 +120,7 @@
       tr.textContent = t("heard", { lang: data.transcript.language, text: data.transcript.text });
       tr.hidden = false;
     } else if (kind === "search" && !state.image) tr.hidden = true;
-    renderChips(data);
+    renderChips(data, kind);
     renderFacets(data.facets || {});
     renderResults(data.hits || []);
     const pager = $("#pager");
@@ -166,14 +172,47 @@
     return facetLabel(field) + ": " + value;
   }
 
-  function renderChips(data) {
+  async function removeSessionChip(c) {
+    try {
+      await api("DELETE", "/v1/sessions/" + encodeURIComponent(session) + "/chips/" + c.kind + "/" + (c.index || 0));
+      state.page = 1;
+      state.sendText = false;
+      runSearch();
+    } catch (err) { showError(err.message); }
+  }
+
+  async function startOver() {
+    try { await api("POST", "/v1/sessions/" + encodeURIComponent(session) + "/reset"); } catch (err) { showError(err.message); return; }
+    state.text = "";
+    $("#q").value = "";
+    clearImage();
+    state.filters = {};
+    state.sendText = true;
+    clearResults();
+  }
+
+  function renderChips(data, kind) {
     const box = $("#chips");
     box.replaceChildren();
     if (state.similar) {
       box.appendChild(chip(t("similarTo", { title: state.similar.title }), () => { state.similar = null; state.page = 1; if (hasQuery()) runSearch(); else clearResults(); }, "similar"));
     }
     if (state.image) box.appendChild(chip(t("photo"), () => { clearImage(); if (hasQuery()) newSearch(); else clearResults(); }, "photo"));
-    if (state.constraintsOff) {
+    if (data.session && kind !== "similar") {
+      for (const c of data.session.chips || []) {
+        const label = c.kind === "anchor" ? t("likeProduct", { id: c.product_id })
+          : c.kind === "hidden" ? t("hiddenProducts", { count: c.count }) : constraintLabel(c);
+        box.appendChild(chip(label, () => removeSessionChip(c), c.kind === "constraint" || c.kind === "required" ? "parsed" : c.kind));
+      }
+      if ((data.session.turns || []).length > 1 || (data.session.chips || []).length) {
+        const reset = document.createElement("button");
+        reset.type = "button";
+        reset.className = "chip reset";
+        reset.textContent = t("startOver");
+        reset.addEventListener("click", startOver);
+        box.appendChild(reset);
+      }
+    } else if (state.constraintsOff) {
       box.appendChild(chip(t("understandingOff"), () => { state.constraintsOff = false; state.page = 1; runSearch(); }, "off"));
     } else {
       for (const c of parsedChips(data.parsed)) box.appendChild(chip(constraintLabel(c), () => removeParsedChip(c), "parsed"));
@@ -295,17 +334,13 @@
             card.querySelectorAll(".like, .dislike").forEach((b) => b.setAttribute("aria-pressed", "false"));
             btn.setAttribute("aria-pressed", "true");
             setStatus(t("thanks"));
+            if (kind === "dislike" && state.sessionOn && !state.similar) { state.sendText = false; runSearch(); }
           } catch (err) { showError(err.message); }
         });
       }
       grid.appendChild(card);
     }
-    feedbackImpressions(hits);
-  }
-
-  function feedbackImpressions(hits) {
-    const events = hits.slice(0, 50).map((h) => ({ event: "impression", product_id: h.product_id, position: h.rank, session_id: session }));
-    if (events.length) api("POST", "/v1/feedback:batch", { events }).catch(() => {});
+    // impressions are logged by the server with each search in a session
   }
 
   function clearResults() {
@@ -430,6 +465,7 @@
       if (active >= 0 && items[active]) { pick(items[active].textContent); return; }
       state.text = q.value;
       state.constraintsOff = false;
+      state.sendText = true;
       closeSuggestions();
       newSearch();
     });
