@@ -150,12 +150,14 @@ class Ranker:
     def _popularity_now(self, now: float) -> np.ndarray:
         n = len(self.engine.products)
         cached = self._popularity
-        if cached is not None and now - cached[0] < _POPULARITY_TTL_S and len(cached[1]) == n:
+        if cached is not None and 0 <= now - cached[0] < _POPULARITY_TTL_S and len(cached[1]) == n:
             return cached[1]
         pop = np.zeros(n)
         if self.log is not None:
+            # only what had happened by ``now``: features for a past search (training) must not
+            # see the clicks that followed it
             since = now - 8 * self.config.popularity_half_life_days * 86400.0
-            events = self.log.read(since=since, event_types=("click", "add_to_cart", "purchase", "like"))
+            events = self.log.read(since=since, until=now, event_types=("click", "add_to_cart", "purchase", "like"))
             pop = popularity(events, self.engine._positions, n, now, self.config.popularity_half_life_days)
         self._popularity = (now, pop)
         return pop
@@ -167,9 +169,9 @@ class Ranker:
         if user_id is None or self.log is None or space is None:
             return Profile(None, None, 0)
         cached = self._profiles.get(user_id)
-        if cached is not None and now - cached[0] < _PROFILE_TTL_S:
+        if cached is not None and 0 <= now - cached[0] < _PROFILE_TTL_S:
             return cached[1]
-        events = self.log.read(user_id=user_id)
+        events = self.log.read(user_id=user_id, until=now)
         prof = build_profile(events, self.engine._positions, space[1], self._derived("catalog").price, now,
                              self.config.half_life_days, self.config.profile_history)
         with self._lock:
