@@ -152,3 +152,12 @@ def test_sessions_are_shared_through_sqlite(shop_index: Path, tmp_path: Path) ->
     a.search("red tshirt", session_id="shared", k=5)
     r = b.search("for women", session_id="shared", k=5)
     assert _chips(r) == ["base colour: Red", "article type: Tshirt", "gender: Women"]
+
+
+def test_a_further_page_is_not_a_new_turn(engine) -> None:  # type: ignore[no-untyped-def]
+    sid = _session()
+    engine.search("shoes", session_id=sid, k=3)
+    first = engine.search("cheaper", session_id=sid, k=3)
+    page2 = engine.search("cheaper", session_id=sid, k=3, offset=3)  # same words, next page
+    assert _chips(page2) == _chips(first) and page2.session["turns"] == ["shoes", "cheaper"]
+    assert not set(page2.ids()) & set(first.ids())

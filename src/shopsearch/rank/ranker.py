@@ -171,7 +171,8 @@ class Ranker:
         cached = self._profiles.get(user_id)
         if cached is not None and 0 <= now - cached[0] < _PROFILE_TTL_S:
             return cached[1]
-        events = self.log.read(user_id=user_id, until=now)
+        events = self.log.read(user_id=user_id, until=now,  # impressions say nothing about taste
+                               event_types=("click", "add_to_cart", "purchase", "like", "dislike"))
         prof = build_profile(events, self.engine._positions, space[1], self._derived("catalog").price, now,
                              self.config.half_life_days, self.config.profile_history)
         with self._lock:
@@ -187,13 +188,15 @@ class Ranker:
             return QueryPlan(exclude=exclude) if exclude else None
         state = self.sessions.get(ctx.session_id, ctx.now)
         if image is not None:  # a photo starts a new visual query; feedback stays
-            turn = refine(state, None, self.engine.parse, self._price_of, self._matches)
+            refine(state, None, self.engine.parse, self._price_of, self._matches)
             if text:
                 state.turns[-1] = f"[photo] {text}"
-            plan = QueryPlan(text=text, state=state.public())
+            plan = QueryPlan(text=text)
         else:
-            # no words and no photo: run the session's current query again (e.g. after a chip was removed)
-            turn = refine(state, text, self.engine.parse, self._price_of, self._matches) if text else compose(state)
+            # a further page, or no words at all: the session's current query again (e.g. after a
+            # chip was removed); anything else is the shopper's next turn
+            rerun = ctx.offset > 0 or not text
+            turn = compose(state) if rerun else refine(state, text, self.engine.parse, self._price_of, self._matches)
             photos: tuple[Any, ...] = ()
             if turn.anchor is not None:
                 product = self.engine.product(turn.anchor)

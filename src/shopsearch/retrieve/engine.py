@@ -121,6 +121,10 @@ class Engine(LiveUpdates):
                     f"index {index_dir}: {role} encoder {ref.name!r} has dim {info.dim} here "
                     f"but the index was built with dim {ref.dim}; rebuild the index"
                 )
+        if manifest.settings.get("stores"):  # products in PostgreSQL, vectors in Milvus (shopsearch.scale)
+            from shopsearch.scale.replica import load_replica
+
+            return load_replica(Path(index_dir), version, manifest, config, encoders)
         products = read_products(version / STORE_NAME)
         if len(products) != manifest.counts.get("products", -1):
             raise IndexFormatError(f"index {index_dir}: product count does not match the manifest")
@@ -287,7 +291,7 @@ class Engine(LiveUpdates):
         text = text.strip() if text else None
         if not text and image is None and not (session_id and self.ranker is not None and rerank):
             raise ValueError("a search needs text, an image, or both")  # (in a session: re-run its query)
-        ctx = SearchContext(user_id, session_id, time.time())
+        ctx = SearchContext(user_id, session_id, time.time(), offset if isinstance(offset, int) else 0)
         plan: QueryPlan | None = None
         ranker = self.ranker if rerank else None
         if ranker is not None:

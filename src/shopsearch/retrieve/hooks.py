@@ -28,11 +28,13 @@ from shopsearch.preprocess.query import Constraint, ParsedQuery
 
 @dataclass(frozen=True)
 class SearchContext:
-    """Who is searching: ``user_id`` (across sessions) and ``session_id`` (this visit)."""
+    """Who is searching: ``user_id`` (across sessions) and ``session_id`` (this visit);
+    ``offset`` > 0 means a further page of the same query, not a new turn."""
 
     user_id: str | None = None
     session_id: str | None = None
     now: float = 0.0
+    offset: int = 0
 
 
 @dataclass
