@@ -305,7 +305,8 @@ class EventLog:
         ``since`` (inclusive) and ``until`` (exclusive) are unix seconds or ISO-8601 strings;
         ``limit`` keeps the first ``limit`` events of that order.
         """
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if user_id is not None:
             where.append("user_id = ?")
             params.append(user_id)

@@ -401,8 +401,8 @@ class Ranker:
                 self.sessions.update(e.session_id, lambda state, e=e: state.feedback(e.event, e.product_id), now)
             if e.user_id is not None:
                 self._profiles.pop(e.user_id, None)
-        if any(e.event != "impression" for e in accepted):
-            self._popularity = None
+        # popularity catches up within its 60 s TTL: recomputing it per event would re-read the
+        # recent log on every search after each click
         return report
 
     def remove_chip(self, session_id: str, kind: str, index: int = 0) -> Any:
