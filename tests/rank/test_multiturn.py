@@ -161,3 +161,12 @@ def test_a_further_page_is_not_a_new_turn(engine) -> None:  # type: ignore[no-un
     page2 = engine.search("cheaper", session_id=sid, k=3, offset=3)  # same words, next page
     assert _chips(page2) == _chips(first) and page2.session["turns"] == ["shoes", "cheaper"]
     assert not set(page2.ids()) & set(first.ids())
+
+
+@pytest.mark.parametrize("follow_up", ["in red", "红色的", "换成红色"])
+def test_in_red(engine, follow_up: str) -> None:  # type: ignore[no-untyped-def]
+    sid = _session()
+    engine.search("shoes", session_id=sid, k=5)
+    r = engine.search(follow_up, session_id=sid, k=5)
+    assert all(_attr(h, "base_colour") == "Red" and _attr(h, "article_type") == "Shoes" for h in r.hits[:2])
+    assert _chips(r) == ["article type: Shoes", "base colour: Red"]
