@@ -26,6 +26,9 @@ from shopsearch.types import AttributeValue
 _VALUE_CHARS: Final[int] = 200
 
 
+INT64_MAX = 2**63 - 1  # what SQLite and Arrow store as an integer
+
+
 class CoercionError(ValueError):
     """A value that cannot be coerced; ``reason`` says what was expected."""
 
@@ -43,7 +46,7 @@ def coerce_id(value: Any) -> str:
             raise CoercionError("id must not be empty")
         return value.strip()
     if isinstance(value, int):
-        return str(value)
+        return _int_text(value, "id")
     if isinstance(value, float):
         if math.isfinite(value) and value.is_integer():
             return str(int(value))
@@ -90,6 +93,8 @@ def coerce_stock(value: Any) -> int:
         count = int(number)
     if count < 0:
         raise CoercionError("stock must be >= 0")
+    if count > INT64_MAX:
+        raise CoercionError(f"stock must be at most {INT64_MAX}")
     return count
 
 
@@ -135,6 +140,8 @@ def attribute_value(value: Any) -> AttributeValue | None:
     if isinstance(value, str):
         return value.strip() or None
     if isinstance(value, int):
+        if abs(value) > INT64_MAX:
+            raise CoercionError(f"attribute integers must be within +-{INT64_MAX}")
         return value
     if isinstance(value, float):
         if math.isnan(value):
@@ -154,8 +161,8 @@ def show_value(value: Any) -> str | None:
     else:
         try:
             text = json.dumps(value, ensure_ascii=False, default=str)
-        except ValueError:  # circular structures cannot come from a parsed file, but be safe
-            text = repr(value)
+        except ValueError:  # circular structures, integers with more digits than str() converts
+            text = f"<{kind_of(value)} that cannot be shown>"
     return text if len(text) <= _VALUE_CHARS else text[: _VALUE_CHARS - 1] + "…"
 
 
@@ -181,7 +188,7 @@ def scalar_text(value: Any) -> str:
     if isinstance(value, bool):
         raise CoercionError("expected text, got a boolean")
     if isinstance(value, int):
-        return str(value)
+        return _int_text(value, "text")
     if isinstance(value, float):
         if not math.isfinite(value):
             raise CoercionError("expected text, got a non-finite number")
@@ -195,13 +202,23 @@ def _number(value: Any, name: str) -> float:
     if isinstance(value, bool):
         raise CoercionError(f"{name} must be a number, got a boolean")
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond the float range
+            raise CoercionError(f"{name} must be a finite number") from None
     if isinstance(value, str):
         try:
             return float(value.strip())
         except ValueError:
             raise CoercionError(f"{name} must be a number, got text that is not numeric") from None
     raise CoercionError(f"{name} must be a number, got {kind_of(value)}")
+
+
+def _int_text(value: int, name: str) -> str:
+    try:
+        return str(value)
+    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+        raise CoercionError(f"{name}: integer has too many digits") from None
 
 
 def is_blank(value: Any) -> bool:

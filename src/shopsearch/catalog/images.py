@@ -15,6 +15,14 @@ logger = logging.getLogger(__name__)
 
 _URL_SCHEMES = ("http://", "https://")
 
+# Image decoding is bounded wherever images come from (catalog files, live updates, shoppers'
+# uploads): only these Pillow formats are parsed at all, and size is checked before decoding.
+ALLOWED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"})
+# The plugins Image.open may try (MPO files are opened by the JPEG plugin, not by a plugin of their own).
+OPEN_FORMATS: tuple[str, ...] = tuple(sorted(ALLOWED_FORMATS - {"MPO"}))
+MAX_PIXELS = 40_000_000
+MAX_BYTES = 30 * 1024 * 1024
+
 
 def is_url(ref: str) -> bool:
     """True for http(s) URLs (kept as they are, never fetched here)."""
@@ -40,19 +48,26 @@ def resolve_image(ref: str, base_dir: Path) -> str:
     return os.path.normpath(path)
 
 
-def check_image(path: str) -> str | None:
+def check_image(path: str, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_BYTES) -> str | None:
     """Why the local image at ``path`` is unusable, or None if Pillow can read it.
 
     Cheap on purpose: ``Image.open`` parses the header and ``verify()`` checks what the
-    format plugin can check without decoding pixels (PNG CRCs, for instance).
+    format plugin can check without decoding pixels (PNG CRCs, for instance). Only the
+    :data:`ALLOWED_FORMATS` plugins are tried; files over ``max_bytes`` or ``max_pixels`` are
+    refused before any decoding.
     """
     p = Path(path)
     if not p.exists():
         return "image file not found"
     if not p.is_file():
         return "image path is not a file"
+    size = p.stat().st_size
+    if size > max_bytes:
+        return f"image file of {size} bytes exceeds the {max_bytes}-byte limit"
     try:
-        with Image.open(p) as im:
+        with Image.open(p, formats=OPEN_FORMATS) as im:
+            if im.width * im.height > max_pixels:
+                return f"image of {im.width}x{im.height} exceeds {max_pixels} pixels"
             im.verify()
     # Pillow's plugins raise many exception types on corrupt input (OSError, SyntaxError,
     # struct.error, IndexError, DecompressionBombError...); any of them means "not usable".

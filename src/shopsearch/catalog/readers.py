@@ -82,6 +82,12 @@ def iter_jsonl(path: Path) -> Iterator[RawRow]:
             except json.JSONDecodeError as exc:
                 yield RawRow(lineno, None, f"line is not valid JSON: {exc.msg}", _preview(text))
                 continue
+            except ValueError as exc:  # an integer literal over Python's 4300-digit limit
+                yield RawRow(lineno, None, f"line is not usable JSON: {exc}", _preview(text))
+                continue
+            except RecursionError:
+                yield RawRow(lineno, None, "line is not usable JSON: nested too deeply", _preview(text))
+                continue
             if not isinstance(obj, dict):
                 yield RawRow(
                     lineno, None, f"line is a JSON {_json_kind(obj)}, not an object", _preview(text)

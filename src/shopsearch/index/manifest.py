@@ -138,7 +138,8 @@ def resolve_version(index_dir: Path) -> Path:
         )
     name = pointer.read_text(encoding="utf-8").strip()
     version = index_dir / name
-    if not name or "/" in name or not (version / MANIFEST_NAME).is_file():
+    if not name or name != Path(name).name or name in (".", "..") or "\\" in name \
+            or not (version / MANIFEST_NAME).is_file():
         raise IndexFormatError(f"{pointer} points to {name!r}, which is not a complete index version")
     return version
 

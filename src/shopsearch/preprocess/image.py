@@ -11,15 +11,15 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from shopsearch.catalog.images import ALLOWED_FORMATS, MAX_BYTES, MAX_PIXELS, OPEN_FORMATS
 
 logger = logging.getLogger(__name__)
 
 ImageInput = str | Path | bytes | Image.Image
 
-ALLOWED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"})
-MAX_PIXELS = 40_000_000
-MAX_BYTES = 30 * 1024 * 1024
+__all__ = ["ALLOWED_FORMATS", "MAX_BYTES", "MAX_PIXELS", "ImageError", "ImageInput", "load_image"]
 
 
 class ImageError(ValueError):
@@ -59,7 +59,8 @@ def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS, max_bytes: int 
         else:
             raise ImageError(f"unsupported image input of type {type(source).__name__}")
         try:
-            img = Image.open(io.BytesIO(data))
+            # Only the allowed plugins may parse the bytes at all (no EPS/Ghostscript, PSD...).
+            img = Image.open(io.BytesIO(data), formats=OPEN_FORMATS)
             if img.format not in ALLOWED_FORMATS:
                 raise ImageError(
                     f"{_describe(source)}: format {img.format} not allowed "
@@ -72,8 +73,11 @@ def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS, max_bytes: int 
             img.load()
         except ImageError:
             raise
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
-            raise ImageError(f"{_describe(source)}: not a decodable image ({exc})") from exc
+        # Pillow's decoders raise many exception types on hostile input (OSError, SyntaxError,
+        # struct.error, IndexError, EOFError, DecompressionBombError...): all mean "not decodable".
+        except Exception as exc:
+            raise ImageError(f"{_describe(source)}: not a decodable image in an allowed format "
+                             f"({', '.join(sorted(ALLOWED_FORMATS))}): {exc}") from exc
     return to_rgb(img)
 
 

@@ -11,6 +11,7 @@ each constraint as a removable chip.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -139,6 +140,8 @@ class QueryParser:
     def _parse_price(self, text: str, out: list[Constraint]) -> str:
         for pattern, op in _PRICE_PATTERNS:
             m = pattern.search(text)
+            if m and not all(math.isfinite(float(g)) for g in m.groups() if g is not None):
+                continue  # a number beyond the float range ("under 999...9") is no price
             if m:
                 if op == "range":
                     lo, hi = sorted((float(m.group(1)), float(m.group(2))))

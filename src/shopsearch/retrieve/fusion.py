@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -10,6 +11,7 @@ Ranking = tuple[np.ndarray, np.ndarray]  # (positions int64, scores float32), be
 
 
 Fused = list[tuple[int, float, dict[str, tuple[float, int]]]]
+MAX_WEIGHT = 1e12  # keeps every weighted sum finite
 
 
 def _combine(
@@ -22,6 +24,9 @@ def _combine(
     detail: dict[int, dict[str, tuple[float, int]]] = {}
     for name, (positions, scores) in rankings.items():
         w = 1.0 if weights is None else float(weights.get(name, 1.0))
+        if not (math.isfinite(w) and abs(w) <= MAX_WEIGHT):
+            raise ValueError(f"fusion weight of signal {name!r} must be a finite number with |w| <= {MAX_WEIGHT:g}, "
+                             f"got {w!r}")
         values = contribution(len(positions), scores).tolist()
         for rank, (pos, raw, value) in enumerate(zip(positions.tolist(), scores.tolist(), values), start=1):
             fused[pos] = fused.get(pos, 0.0) + w * value
@@ -36,8 +41,11 @@ def reciprocal_rank_fusion(
     """RRF: fused(d) = sum over signals s of w_s / (k + rank_s(d)), ranks 1-based.
 
     Returns (position, fused score, {signal: (raw score, rank)}) best first; ties are broken
-    by the best single rank, then by position, so the order is deterministic.
+    by the best single rank, then by position, so the order is deterministic. ``k`` must be a
+    finite number >= 0 (``ValueError`` otherwise).
     """
+    if not (isinstance(k, (int, float)) and math.isfinite(k) and k >= 0):
+        raise ValueError(f"RRF constant k (rrf_k) must be a finite number >= 0, got {k!r}")
     return _combine(rankings, weights, lambda n, _: 1.0 / (k + np.arange(1, n + 1, dtype=np.float64)))
 
 
@@ -47,10 +55,21 @@ def normalize_scores(scores: np.ndarray, method: str) -> np.ndarray:
     ``minmax``: (s - min) / (max - min); ``zscore``: (s - mean) / std; ``dbsf``
     (distribution-based score fusion): min-max between mean - 3 std and mean + 3 std, clipped
     to [0, 1]. A constant list maps to 1.0 (min-max, dbsf) or 0.0 (z-score).
+
+    Non-finite scores never reach the output: NaN and -inf count as the lowest finite score,
+    +inf as the highest (all 0.0 when no score is finite). Huge magnitudes are scaled down
+    first (every method is scale-invariant), so nothing overflows.
     """
     s = np.asarray(scores, dtype=np.float64)
     if s.size == 0:
         return s
+    finite = np.isfinite(s)
+    if not finite.all():
+        lo, hi = (s[finite].min(), s[finite].max()) if finite.any() else (0.0, 0.0)
+        s = np.where(np.isnan(s), lo, np.clip(s, lo, hi))
+    top = float(np.abs(s).max())
+    if top > 1e100:
+        s = s / top
     if method == "minmax":
         lo, hi = s.min(), s.max()
         return np.ones_like(s) if hi == lo else (s - lo) / (hi - lo)

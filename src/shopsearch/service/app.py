@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 
 from shopsearch import __version__
+from shopsearch.index.wal import StaleVersionError
 from shopsearch.rank.events import EventLog
-from shopsearch.service.errors import install_handlers
+from shopsearch.service.errors import ApiError, error_response, install_handlers
 from shopsearch.service.metrics import Gauge, Metrics
 from shopsearch.service.middleware import BodyLimitMiddleware, MetricsMiddleware, SecurityHeadersMiddleware
 from shopsearch.service.routers import feedback, images, ops, products, search, sessions, ui
@@ -69,6 +71,13 @@ def _ranker(settings: Settings, engine: Any, log: EventLog) -> Any:
     return Ranker(engine, log=log, models_dir=settings.ranker_dir, config=config, sessions=sessions).attach()
 
 
+async def _stale_version(_: Request, exc: Exception) -> JSONResponse:
+    """Another process rebuilt or compacted the index under this service: writes are refused
+    (409) until the service is restarted on the new version; searches go on."""
+    logger.error("%s", exc)
+    return error_response(ApiError(409, "index", str(exc)))
+
+
 def create_app(settings: Settings, engine: Any = None) -> FastAPI:
     """The service for ``settings.index_dir``. ``engine``: an already loaded
     :class:`~shopsearch.retrieve.engine.Engine` to serve instead (tests share one)."""
@@ -111,6 +120,7 @@ def create_app(settings: Settings, engine: Any = None) -> FastAPI:
         docs_url=None, redoc_url=None,  # their pages load scripts from a CDN; /openapi.json stays
     )
     install_handlers(app)
+    app.add_exception_handler(StaleVersionError, _stale_version)
     for module in (search, products, feedback, sessions, images, ops, ui):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)

@@ -1,0 +1,83 @@
+"""The write-ahead log on its own: torn tails, damage in the middle, failed appends."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from shopsearch.index import wal as wal_mod
+from shopsearch.index.wal import WalCorruptError, WriteAheadLog, complete_prefix
+
+
+def _log(tmp_path: Path, n: int) -> WriteAheadLog:
+    log = WriteAheadLog(tmp_path / "v.wal")
+    for i in range(n):
+        log.append({"op": "delete", "ids": [f"x{i}"], "text": "红色 😀 \u2028 \n"})
+    return log
+
+
+def test_records_round_trip_with_any_unicode(tmp_path: Path) -> None:
+    log = _log(tmp_path, 3)
+    records = list(log.replay())
+    assert [r["ids"] for r in records] == [["x0"], ["x1"], ["x2"]]
+    assert records[0]["text"] == "红色 😀 \u2028 \n"
+    assert log.path.read_bytes().count(b"\n") == 3  # one line per record, newlines escaped
+
+
+@pytest.mark.parametrize("tail", [b'{"op":"del', b'{"op":"delete"}garbage\n', b"\x00\x00\x00", b"[1]\n"])
+def test_torn_tail_is_ignored_and_trimmed(tmp_path: Path, tail: bytes) -> None:
+    log = _log(tmp_path, 2)
+    size = log.path.stat().st_size
+    with open(log.path, "ab") as fh:
+        fh.write(tail)
+    assert len(list(log.replay())) == 2
+    assert log.path.stat().st_size == size
+
+
+def test_damage_before_complete_records_is_refused(tmp_path: Path) -> None:
+    log = _log(tmp_path, 3)
+    data = log.path.read_bytes()
+    first = data.index(b"\n")
+    log.path.write_bytes(data[:5] + b"#" + data[6:])  # damage record 1 of 3
+    with pytest.raises(WalCorruptError, match="record 1"):
+        list(log.replay())
+    assert log.path.read_bytes()[first:] == data[first:]  # nothing was truncated away
+
+
+def test_failed_append_leaves_no_partial_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = _log(tmp_path, 1)
+    size = log.path.stat().st_size
+    real_write = os.write
+
+    def half_write(fd: int, data: bytes | memoryview) -> int:  # disk full after a few bytes
+        real_write(fd, bytes(data[:7]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(wal_mod.os, "write", half_write)
+    with pytest.raises(OSError):
+        log.append({"op": "delete", "ids": ["lost"]})
+    monkeypatch.setattr(wal_mod.os, "write", real_write)
+    assert log.path.stat().st_size == size
+    log.append({"op": "delete", "ids": ["kept"]})
+    assert [r["ids"] for r in log.replay()] == [["x0"], ["kept"]]
+
+
+def test_complete_prefix_counts_records() -> None:
+    assert complete_prefix(b"") == (b"", 0)
+    assert complete_prefix(b'{"a":1}\n{"b":2}\n{"c"') == (b'{"a":1}\n{"b":2}\n', 2)
+    deep = b"[" * 100_000 + b"\n"
+    assert complete_prefix(b'{"a":1}\n' + deep) == (b'{"a":1}\n', 1)
+
+
+@pytest.mark.parametrize("pointer", ["..", ".", "/etc", "../idx", "a/../..", "..\\x", "", "v-missing"])
+def test_current_pointer_must_name_a_version_folder(tmp_path: Path, pointer: str) -> None:
+    from shopsearch.index.manifest import IndexFormatError, resolve_version
+
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    (idx / "CURRENT").write_text(pointer + "\n", encoding="utf-8")
+    (tmp_path / "manifest.json").write_text("{}", encoding="utf-8")  # what ".." would point at
+    with pytest.raises(IndexFormatError, match="not a complete index version"):
+        resolve_version(idx)
