@@ -67,7 +67,9 @@ class IndexConfig:
     batch_size: int = 32
     cache_path: Path | None = field(default_factory=default_cache_path)
     hnsw_threshold: int = 100_000
-    dense_index: Literal["auto", "flat", "hnsw", "sq8"] = "auto"
+    # compressed kinds keep codes in memory and re-rank on full precision from disk:
+    # fp16 (half), sq8 (a quarter), pq (d/8 bytes per vector); see shopsearch.index.dense
+    dense_index: Literal["auto", "flat", "hnsw", "fp16", "sq8", "pq"] = "auto"
     # "document": one text vector per product; "fields": one per title / attributes / description,
     # aggregated at query time (SearchConfig.aggregation, SearchConfig.field_weights)
     text_vectors: Literal["document", "fields"] = "document"
@@ -88,8 +90,9 @@ class IndexConfig:
             raise ValueError(f"IndexConfig.threads must be >= 1, got {self.threads}")
         if self.batch_size < 1:
             raise ValueError(f"IndexConfig.batch_size must be >= 1, got {self.batch_size}")
-        if self.dense_index not in ("auto", "flat", "hnsw", "sq8"):
-            raise ValueError(f"IndexConfig.dense_index must be auto, flat, hnsw or sq8, got {self.dense_index!r}")
+        if self.dense_index not in ("auto", "flat", "hnsw", "fp16", "sq8", "pq"):
+            raise ValueError(f"IndexConfig.dense_index must be auto, flat, hnsw, fp16, sq8 or pq, "
+                             f"got {self.dense_index!r}")
         if self.text_vectors not in ("document", "fields"):
             raise ValueError(f"IndexConfig.text_vectors must be document or fields, got {self.text_vectors!r}")
         if self.hnsw_threshold < 1:

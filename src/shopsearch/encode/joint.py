@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -38,6 +39,10 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "heads.npz"
 COLOR_FEATURE = "color-hsv-v1"
 _EXTRA_DIMS = {COLOR_FEATURE: COLOR_DIM}
+# Where the heads run: ONNX Runtime ("auto" when installed) or numpy. Measured in
+# benchmarks/results/speed_encoders.md: ONNX Runtime (one thread) is faster for one query vector
+# and for batches, and avoids BLAS thread wake-ups that cost milliseconds on a busy machine.
+HeadRuntime = Literal["auto", "onnx", "numpy"]
 
 
 class ModelFormatError(ValueError):
@@ -59,9 +64,14 @@ class JointEncoder:
     def __init__(
         self, config: dict[str, Any], params: dict[str, np.ndarray], *,
         text_encoder: TextEncoder | None = None, image_encoder: ImageEncoder | None = None,
-        lexicon: Lexicon | None = None, source: str = "<memory>",
+        lexicon: Lexicon | None = None, source: str = "<memory>", runtime: HeadRuntime = "auto",
     ) -> None:
         _check_config(config, params, source)
+        if runtime not in ("auto", "onnx", "numpy"):
+            raise ValueError(f"runtime must be auto, onnx or numpy, got {runtime!r}")
+        self.runtime = runtime
+        self._sessions: dict[str, Any] = {}
+        self._session_lock = threading.Lock()
         self.config = config
         self.params = params
         self.name: str = config["name"]
@@ -75,11 +85,14 @@ class JointEncoder:
         )
         self.text_feature_dim = int(config["text_backbone"]["dim"])
         self.normalize_queries = bool(config.get("lexicon_normalisation", True))
+        from shopsearch.encode.registry import feature_space
+
         for enc, want, dim, side in (
             (text_encoder, self.text_backbone, self.text_feature_dim, "text"),
             (image_encoder, self.image_backbone, int(config["image_backbone"]["dim"]), "image"),
         ):
-            if enc is not None and (enc.name != want or enc.dim != dim):
+            # a quantised variant of the backbone (efficientnet-lite0-int8) shares its feature space
+            if enc is not None and (feature_space(enc.name) != want or enc.dim != dim):
                 raise ModelFormatError(
                     f"{source}: model needs the {side} backbone {want!r} ({dim}-d), "
                     f"got {enc.name!r} ({enc.dim}-d)"
@@ -93,7 +106,7 @@ class JointEncoder:
     @classmethod
     def load(
         cls, model_dir: str | Path | None = None, *, text_encoder: TextEncoder | None = None,
-        image_encoder: ImageEncoder | None = None,
+        image_encoder: ImageEncoder | None = None, runtime: HeadRuntime = "auto",
     ) -> JointEncoder:
         """Open a model directory (None = the packaged default, :func:`default_model_dir`).
 
@@ -114,7 +127,7 @@ class JointEncoder:
         with np.load(weights, allow_pickle=False) as npz:
             params = {k: np.asarray(npz[k], dtype=np.float32) for k in npz.files}
         return cls(config, params, text_encoder=text_encoder, image_encoder=image_encoder,
-                   source=str(path))
+                   source=str(path), runtime=runtime)
 
     # -- backbones (lazy) ---------------------------------------------------------------
 
@@ -180,11 +193,27 @@ class JointEncoder:
 
     def project_images(self, features: np.ndarray) -> np.ndarray:
         """Image features (n, image_feature_dim) -> joint space (n, dim), L2-normalised."""
-        return project(self.params, "image", _as_2d(features, self.image_feature_dim, "image"))
+        return self._project("image", _as_2d(features, self.image_feature_dim, "image"))
 
     def project_texts(self, features: np.ndarray) -> np.ndarray:
         """Text features (n, text_feature_dim) -> joint space (n, dim), L2-normalised."""
-        return project(self.params, "text", _as_2d(features, self.text_feature_dim, "text"))
+        return self._project("text", _as_2d(features, self.text_feature_dim, "text"))
+
+    def _project(self, side: str, features: np.ndarray) -> np.ndarray:
+        session = self._head_session(side)
+        if session is None or features.shape[0] == 0:
+            return project(self.params, side, features)
+        return session.run(None, {"features": np.ascontiguousarray(features)})[0]
+
+    def _head_session(self, side: str) -> Any:
+        """The ONNX Runtime session of one head (built on first use), or None for numpy."""
+        if self.runtime == "numpy":
+            return None
+        if side not in self._sessions:
+            with self._session_lock:
+                if side not in self._sessions:
+                    self._sessions[side] = _onnx_session(self.params, side, required=self.runtime == "onnx")
+        return self._sessions[side]
 
     # -- end to end -------------------------------------------------------------------
 
@@ -210,6 +239,64 @@ def project(params: dict[str, np.ndarray], side: str, features: np.ndarray) -> n
         h = 0.5 * h * (1.0 + np.tanh(0.7978845608028654 * (h + 0.044715 * h**3)))
         y = y + h @ params[f"{side}.w2"] + params[f"{side}.b2"]
     return l2_normalize(y)
+
+
+def head_onnx_model(params: dict[str, np.ndarray], side: str) -> Any:
+    """One head (``side`` = "text" or "image") as an ONNX graph (``onnx.ModelProto``) computing
+    what :func:`project` computes: features float32 (n, in) -> (n, dim), L2-normalised."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def const(name: str, value: Any) -> Any:
+        return numpy_helper.from_array(np.asarray(value, dtype=np.float32), name)
+
+    p = {k[len(side) + 1:]: v for k, v in params.items() if k.startswith(side + ".")}
+    if not {"mean", "std", "w", "b"} <= set(p):
+        raise ValueError(f"params lack the {side!r} head (need {side}.mean, .std, .w, .b)")
+    in_dim, dim = p["w"].shape
+    inits = [const(n, p[n]) for n in ("mean", "std", "w", "b")]
+    node = helper.make_node
+    nodes = [node("Sub", ["features", "mean"], ["centred"]), node("Div", ["centred", "std"], ["x"]),
+             node("MatMul", ["x", "w"], ["xw"]), node("Add", ["xw", "b"], ["linear"])]
+    out = "linear"
+    if "w1" in p:
+        inits += [const(n, p[n]) for n in ("w1", "b1", "w2", "b2")]
+        inits += [const("c_half", 0.5), const("c_one", 1.0), const("c_sqrt", 0.7978845608028654),
+                  const("c_cube", 0.044715)]
+        # gelu, tanh approximation: 0.5 h (1 + tanh(sqrt(2/pi) (h + 0.044715 h^3)))
+        nodes += [node("MatMul", ["x", "w1"], ["xw1"]), node("Add", ["xw1", "b1"], ["h"]),
+                  node("Mul", ["h", "h"], ["h2"]), node("Mul", ["h2", "h"], ["h3"]),
+                  node("Mul", ["h3", "c_cube"], ["h3c"]), node("Add", ["h", "h3c"], ["inner"]),
+                  node("Mul", ["inner", "c_sqrt"], ["inner_s"]), node("Tanh", ["inner_s"], ["t"]),
+                  node("Add", ["t", "c_one"], ["t1"]), node("Mul", ["h", "t1"], ["ht"]),
+                  node("Mul", ["ht", "c_half"], ["g"]), node("MatMul", ["g", "w2"], ["gw2"]),
+                  node("Add", ["gw2", "b2"], ["mlp"]), node("Add", ["linear", "mlp"], ["y"])]
+        out = "y"
+    nodes.append(node("LpNormalization", [out], ["embeddings"], axis=1, p=2))
+    graph = helper.make_graph(
+        nodes, f"shopsearch-{side}-head", [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["n", in_dim])],
+        [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["n", dim])], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="shopsearch")
+    onnx.checker.check_model(model)
+    return model
+
+
+def _onnx_session(params: dict[str, np.ndarray], side: str, required: bool) -> Any:
+    """An ONNX Runtime session (one thread: the heads are small) for one head; None when ONNX
+    Runtime is not installed and not ``required``."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime as ort
+    except ImportError:
+        if required:
+            raise ImportError("runtime='onnx' needs: pip install onnxruntime onnx") from None
+        return None
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    model = head_onnx_model(params, side).SerializeToString()
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def _as_2d(features: np.ndarray, dim: int, side: str) -> np.ndarray:

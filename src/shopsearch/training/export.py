@@ -162,3 +162,19 @@ def model_card(model_config: dict[str, Any], record: dict[str, Any], meta: Model
     if meta.notes:
         lines += ["", "## Notes", "", meta.notes]
     return "\n".join(lines) + "\n"
+
+
+
+def heads_to_onnx(params: dict[str, np.ndarray], side: str, path: str | Path) -> Path:
+    """Write one head (``side`` = "text" or "image") as an ONNX file computing exactly what
+    :func:`shopsearch.encode.joint.project` computes (the graph is
+    :func:`shopsearch.encode.joint.head_onnx_model`, which :class:`JointEncoder` also runs in
+    ONNX Runtime at inference), for serving stacks that want the heads as files."""
+    import onnx
+
+    from shopsearch.encode.joint import head_onnx_model
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(head_onnx_model(params, side), str(path))
+    return path
