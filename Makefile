@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# the CPU wheel first: an unpinned torch would pull a multi-GB CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev,serve,voice]"
+	$(PY) -m pip install --quiet -e ".[dev,serve,voice,scale]"
 	touch $@
 
 demo: $(VENV)/.installed
