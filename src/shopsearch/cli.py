@@ -37,13 +37,19 @@ def cmd_index(args: argparse.Namespace) -> int:
     joint = None if args.no_model else (args.model or "default")
     config = IndexConfig(
         fields=fields, joint_model=joint, zero_shot=not args.no_zero_shot, dense_index=args.dense_index,
+        image_model=args.image_model,
         text_vectors=args.text_vectors,
         threads=args.threads,
         batch_size=args.batch_size,
         cache_path=None if args.no_cache else (Path(args.cache) if args.cache else IndexConfig().cache_path),
         progress=not args.no_progress,
     )
-    report = build_index(args.catalog, args.out, config, mapping=_mapping(args), strict=args.strict)
+    from shopsearch.scale.cli import build_from_args, wants_scale
+
+    if wants_scale(args):  # --ray, PostgreSQL or Milvus
+        report = build_from_args(args, config, _mapping(args))
+    else:
+        report = build_index(args.catalog, args.out, config, mapping=_mapping(args), strict=args.strict)
     for reject in report.rejects[:20]:
         print(f"rejected: {reject}", file=sys.stderr)
     if len(report.rejects) > 20:
@@ -63,7 +69,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     import shopsearch
 
     engine = shopsearch.load(args.index)
-    result = engine.search(text=args.text or None, image=args.image, k=args.k, filters=args.filter)
+    options = {}
+    if args.user or args.ranker_dir or args.rank_config:
+        from shopsearch.rank import RankConfig, Ranker
+        from shopsearch.rank.events import EventLog
+
+        log = EventLog(Path(args.index) / "feedback.sqlite")  # where the service keeps its log
+        config = RankConfig.load(args.rank_config) if args.rank_config else RankConfig()
+        Ranker(engine, log=log, models_dir=args.ranker_dir, config=config).attach()
+        options = {"user_id": args.user, "explain": args.json}
+    result = engine.search(text=args.text or None, image=args.image, k=args.k, filters=args.filter, **options)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
         return 0
@@ -105,6 +120,59 @@ def cmd_compact(args: argparse.Namespace) -> int:
     engine = shopsearch.load(args.index)
     version = engine.compact()
     print(f"compacted {args.index} into version {version} ({engine.size} products)")
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from shopsearch.index.snapshot import snapshot
+
+    info = snapshot(args.index, args.out, data_dir=args.data_dir)
+    print(f"snapshot of {args.index} (version {info.version}, {info.wal_records} logged updates, "
+          f"{len(info.files)} files) written to {args.out}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from shopsearch.index.snapshot import restore
+
+    version = restore(args.snapshot, args.index, data_dir=args.data_dir)
+    print(f"restored {args.snapshot} into {args.index} as version {version}")
+    return 0
+
+
+def cmd_events_import(args: argparse.Namespace) -> int:
+    from shopsearch.rank.events import EventLog
+
+    with EventLog(args.log) as log:
+        report = log.import_file(args.file)
+    for reject in report.rejects[:20]:
+        print(f"rejected: {reject}", file=sys.stderr)
+    if len(report.rejects) > 20:
+        print(f"... and {len(report.rejects) - 20} more rejects", file=sys.stderr)
+    print(f"imported {report.accepted} events into {args.log}; {len(report.rejects)} rejected")
+    return 0 if report.accepted or not report.rejects else 1
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import shopsearch
+    from shopsearch.rank.simulate import SimConfig, simulate_log
+
+    config = SimConfig(seed=args.seed, shuffle_prob=args.shuffle_prob)
+    summary = simulate_log(shopsearch.load(args.index), args.out, users=args.users, sessions=args.sessions,
+                           days=args.days, config=config)
+    print(f"SIMULATED {summary['users']} users, {summary['sessions']} sessions, {summary['queries']} queries: "
+          f"{summary['events']} -> {args.out} (description in {args.out}.sim.json)")
+    return 0
+
+
+def cmd_train_ranker(args: argparse.Namespace) -> int:
+    from shopsearch.rank.train import train_ranker
+
+    card = train_ranker(args.log, args.index, args.out, ltr_fraction=args.ltr_fraction,
+                        max_searches=args.max_searches, position_bias=args.position_bias, note=args.note,
+                        seed=args.seed)
+    print(f"trained cf/, graph/, ltr/ into {args.out} in {card['seconds']}s from {card['searches']} searches "
+          f"({card['split']['ltr_searches']} for LTR); propensities: {card['position_bias']['propensities']['method']}")
     return 0
 
 
@@ -154,7 +222,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from shopsearch.service import run
 
-    run(args.index, host=args.host, port=args.port, workers=args.workers, voice=not args.no_voice)
+    run(args.index, host=args.host, port=args.port, workers=args.workers, voice=not args.no_voice,
+        rank=not args.no_rank, ranker_dir=args.ranker_dir, rank_config=args.rank_config)
     return 0
 
 
@@ -181,12 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--map", action="append", metavar="FIELD=COLUMN", help="field mapping entry (repeatable)")
     p.add_argument("--strict", action="store_true", help="fail on any bad row instead of skipping it")
     p.add_argument("--model", help="joint text-image model directory (default: the packaged model)")
+    p.add_argument("--image-model", default="efficientnet-lite0",
+                   choices=("efficientnet-lite0", "efficientnet-lite0-int8"),
+                   help="image encoder (int8: dynamically quantised ONNX; see benchmarks/results/speed_encoders.md)")
     p.add_argument("--no-model", action="store_true", help="index without the joint text-image model")
     p.add_argument("--no-zero-shot", action="store_true",
                    help="without a joint model, do not index the ImageNet-label zero-shot fallback")
-    p.add_argument("--dense-index", choices=("auto", "flat", "hnsw", "sq8"), default="auto",
-                   help="vector index: auto (exact below 100k vectors, HNSW above), flat, hnsw, or sq8 "
-                        "(8-bit codes in memory, full-precision re-ranking from disk)")
+    p.add_argument("--dense-index", choices=("auto", "flat", "hnsw", "fp16", "sq8", "pq"), default="auto",
+                   help="vector index: auto (exact below 100k vectors, HNSW above), flat, hnsw, or compressed "
+                        "codes in memory with full-precision re-ranking from disk: fp16, sq8 (8-bit), pq")
     p.add_argument("--text-vectors", choices=("document", "fields"), default="document",
                    help="one text vector per product, or one per title / attributes / description")
     p.add_argument("--threads", type=int, help="CPU threads for the encoders")
@@ -195,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
+    from shopsearch.scale.cli import add_index_options
+
+    add_index_options(p)
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", help="search an index")
@@ -203,7 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", help="query image file")
     p.add_argument("--k", type=int, default=10, help="number of hits")
     p.add_argument("--filter", action="append", metavar="EXPR", help="e.g. gender=Men, price<200 (repeatable)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--json", action="store_true", help="print JSON (with the ranker's trace when ranking)")
+    p.add_argument("--user", help="rank for this user (history from INDEX/feedback.sqlite)")
+    p.add_argument("--ranker-dir", type=Path, help="learned ranking models from `shopsearch train-ranker`")
+    p.add_argument("--rank-config", type=Path, help="ranking settings (TOML/JSON)")
     p.set_defaults(func=cmd_search)
 
     from shopsearch.evaluation.cli import add_eval_parsers
@@ -227,6 +305,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("index", help="index directory")
     p.set_defaults(func=cmd_compact)
 
+    p = sub.add_parser("events", help="the interaction log (events for ranking)")
+    events_sub = p.add_subparsers(dest="events_command", required=True)
+    q = events_sub.add_parser("import", help="append events from a JSONL or CSV file to an event log")
+    q.add_argument("log", help="event log database (SQLite, created if missing)")
+    q.add_argument("file", help="events file (.jsonl or .csv with a header row)")
+    q.set_defaults(func=cmd_events_import)
+
+    p = sub.add_parser("simulate", help="SIMULATED shoppers over an index's catalog, written as an event log")
+    p.add_argument("index", help="index directory")
+    p.add_argument("--users", type=int, default=200, help="number of simulated users (default 200)")
+    p.add_argument("--sessions", type=int, default=8, help="sessions per user (default 8)")
+    p.add_argument("--days", type=float, default=60.0, help="days the sessions spread over (default 60)")
+    p.add_argument("--shuffle-prob", type=float, default=0.1,
+                   help="share of searches whose top 10 is shuffled (randomised logging, for propensities)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", required=True, help="event log: .jsonl for JSONL, else an SQLite event log")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("train-ranker", help="train the CF, graph and LambdaMART rankers from an event log")
+    p.add_argument("log", help="event log database")
+    p.add_argument("--index", required=True, help="index directory")
+    p.add_argument("--out", required=True, help="ranker models folder to write (cf/, graph/, ltr/, model.json)")
+    p.add_argument("--ltr-fraction", type=float, default=0.5, help="latest share of searches for LTR (default 0.5)")
+    p.add_argument("--max-searches", type=int, default=3000, help="most searches replayed for LTR (default 3000)")
+    p.add_argument("--position-bias", choices=("ipw", "none"), default="ipw", help="click position-bias correction")
+    p.add_argument("--note", help="free text for the model card (e.g. 'simulated log')")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=cmd_train_ranker)
+
+    p = sub.add_parser("snapshot", help="back up an index (safe while it is served and updated)")
+    p.add_argument("index", help="index directory")
+    p.add_argument("out", help="new snapshot folder (must not exist)")
+    p.add_argument("--data-dir", help="the service's data folder, when it is not the index directory")
+    p.set_defaults(func=cmd_snapshot)
+
+    p = sub.add_parser("restore", help="verify a snapshot and make it the live version of an index")
+    p.add_argument("snapshot", help="snapshot folder written by `shopsearch snapshot`")
+    p.add_argument("index", help="index directory (created if missing)")
+    p.add_argument("--data-dir", help="where the data folder's SQLite files go (default: the index directory)")
+    p.set_defaults(func=cmd_restore)
+
     p = sub.add_parser("demo", help="index the sample fashion catalog and run example queries")
     p.add_argument("--out", default="fx-index", help="index directory (default: fx-index)")
     p.add_argument("--rebuild", action="store_true", help="re-index even if the index exists")
@@ -242,6 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--workers", type=int, default=1, help="worker processes")
     p.add_argument("--no-voice", action="store_true", help="disable voice queries")
+    p.add_argument("--no-rank", action="store_true",
+                   help="serve the fused retrieval order (no business, personal or session ranking)")
+    p.add_argument("--ranker-dir", type=Path, help="learned ranking models from `shopsearch train-ranker`")
+    p.add_argument("--rank-config", type=Path, help="ranking settings (TOML/JSON: weights, stock policy, boost rules)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("models", help="list registered encoders")

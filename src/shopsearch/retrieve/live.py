@@ -6,11 +6,19 @@ products get new positions and the old position is retired, so a concurrent sear
 either the old or the new product. Metadata-only changes (price, stock, any field that is not
 indexed text or an image) replace the product object in place with no model call.
 ``compact()`` folds everything into a fresh index version.
+
+Several processes may serve and update one index directory (service workers, a shell running
+``shopsearch upsert`` or ``compact``): writes and compactions take an exclusive file lock
+(:func:`~shopsearch.index.wal.index_write_lock`) and first apply what the other processes
+appended, and every search first picks up new log records and a new live version
+(:meth:`LiveUpdates.sync`, one ``stat`` when nothing changed), so a write through one process
+is visible through every other on its next search.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shopsearch.encode.cache import EmbeddingCache
-from shopsearch.index.wal import WriteAheadLog, decode_array, encode_array
+from shopsearch.index.wal import WriteAheadLog, decode_array, encode_array, index_write_lock
 from shopsearch.preprocess.text import lexical_text, product_text
 from shopsearch.types import Product
 
@@ -32,6 +40,8 @@ class LiveUpdates:
     """Mixin of :class:`shopsearch.retrieve.engine.Engine` holding the write path."""
 
     _cache: EmbeddingCache | None = None
+    _wal_offset: int = 0  # bytes of this version's log already applied in memory
+    _pointer_mtime: int = 0  # INDEX_DIR/CURRENT as last seen (another process may switch versions)
 
     @property
     def _wal(self: Engine) -> WriteAheadLog:
@@ -66,11 +76,13 @@ class LiveUpdates:
             record["vectors"] = {role: {"rows": rows.tolist(), "data": encode_array(vecs)}
                                  for role, (vecs, rows) in self._embed_changed(embed, fields).items()}
         replaced = sum(1 for p in embed if p.id in self._positions)
-        with self._update_lock:  # log order == apply order
+        with self._update_lock, index_write_lock(Path(self.path)):  # log order == apply order
+            self._sync_locked()
+            wal = self._wal
             if embed:
-                self._wal.append(record)
+                self._wal_offset = wal.append(record)
             if meta_only:
-                self._wal.append({"op": "meta", "products": [p.to_dict() for p in meta_only]})
+                self._wal_offset = wal.append({"op": "meta", "products": [p.to_dict() for p in meta_only]})
             with self._rw.write():
                 if embed:
                     self._apply_upsert(record)
@@ -118,10 +130,13 @@ class LiveUpdates:
 
     def delete(self: Engine, ids: Sequence[str]) -> int:
         """Delete products by id; unknown ids are ignored. Returns how many were deleted."""
-        known = [i for i in dict.fromkeys(ids) if i in self._positions]
-        if known:
-            with self._update_lock:
-                self._wal.append({"op": "delete", "ids": known})
+        if self.path is None:
+            raise RuntimeError("this engine was not loaded from an index directory; it cannot take updates")
+        with self._update_lock, index_write_lock(Path(self.path)):
+            self._sync_locked()
+            known = [i for i in dict.fromkeys(ids) if i in self._positions]
+            if known:
+                self._wal_offset = self._wal.append({"op": "delete", "ids": known})
                 with self._rw.write():
                     self._apply_delete(known)
         return len(known)
@@ -163,30 +178,81 @@ class LiveUpdates:
                 self.alive[pos] = False
         self._invalidate()
 
+    def _apply_record(self: Engine, record: dict[str, Any]) -> None:
+        op = record.get("op")
+        if op == "upsert":
+            self._apply_upsert(record)
+        elif op == "meta":
+            self._apply_meta([Product.from_dict(d) for d in record["products"]])
+        elif op == "delete":
+            self._apply_delete(record["ids"])
+        else:
+            raise ValueError(f"{self._wal.path}: unknown update record {op!r}")
+
     def _replay(self: Engine) -> None:
         n = 0
-        for record in self._wal.replay():
-            op = record.get("op")
-            if op == "upsert":
-                self._apply_upsert(record)
-            elif op == "meta":
-                self._apply_meta([Product.from_dict(d) for d in record["products"]])
-            elif op == "delete":
-                self._apply_delete(record["ids"])
-            else:
-                raise ValueError(f"{self._wal.path}: unknown update record {op!r}")
+        wal = self._wal
+        for record in wal.replay():
+            self._apply_record(record)
             n += 1
+        self._wal_offset = wal.size()
+        self._pointer_mtime = _mtime(Path(self.path) / "CURRENT")
         if n:
-            logger.info("replayed %d updates from %s", n, self._wal.path.name)
+            logger.info("replayed %d updates from %s", n, wal.path.name)
+
+    def _catch_up(self: Engine) -> None:
+        """Apply the records other processes appended since this one last looked. The caller
+        holds ``_update_lock`` and the index write lock."""
+        wal = self._wal
+        records, end = wal.read_from(self._wal_offset)
+        if records:
+            with self._rw.write():
+                for record in records:
+                    self._apply_record(record)
+            logger.info("applied %d updates from other processes", len(records))
+        wal.cut_torn_tail(end)
+        self._wal_offset = end
+
+    def sync(self: Engine) -> None:
+        """See other processes' updates: new log records, or a new live version (after a
+        compaction or rebuild elsewhere). Cheap when nothing changed (two ``stat`` calls)."""
+        if self.path is None or self.version_dir is None:
+            return
+        if _mtime(Path(self.path) / "CURRENT") != self._pointer_mtime or self._wal.size() != self._wal_offset:
+            with self._update_lock, index_write_lock(Path(self.path)):
+                self._sync_locked()
+
+    def _sync_locked(self: Engine) -> None:
+        """:meth:`sync` for a caller holding ``_update_lock`` and the index write lock."""
+        if _mtime(Path(self.path) / "CURRENT") != self._pointer_mtime:
+            self._reload()
+        else:
+            self._catch_up()
+
+    def _reload(self: Engine) -> None:
+        """Switch to the index's live version as it is on disk now (caller holds the locks)."""
+        fresh = type(self).load(self.path, self.config, encoders=self._encoders)
+        with self._rw.write():
+            for name in ("manifest", "products", "dense", "lexical", "version_dir", "alive", "_positions",
+                         "_wal_offset", "_pointer_mtime"):
+                setattr(self, name, getattr(fresh, name))
+            self._invalidate()
 
     def compact(self: Engine) -> str:
         """Write the live products and their vectors as a new index version (no re-embedding),
         switch to it, and drop the update log. Returns the new version name."""
-        from shopsearch.index.builder import REJECTS_NAME, publish_version, write_version
-
         if self.path is None:
             raise RuntimeError("this engine was not loaded from an index directory")
-        with self._update_lock, self._rw.write():
+        with self._update_lock, index_write_lock(Path(self.path)):
+            self._sync_locked()  # what other processes appended is folded in too
+            version = self._compact_locked()
+        logger.info("compacted %s into %s (%d products)", self.path, version, self.size)
+        return version
+
+    def _compact_locked(self: Engine) -> str:
+        from shopsearch.index.builder import REJECTS_NAME, publish_version, write_version
+
+        with self._rw.write():
             keep = np.flatnonzero(self.alive)
             new_pos = np.full(len(self.products), -1, dtype=np.int64)
             new_pos[keep] = np.arange(len(keep))
@@ -210,8 +276,15 @@ class LiveUpdates:
             version = publish_version(Path(self.path), fill, fields=self.manifest.fields,
                                       catalog=self.manifest.catalog, settings=self.manifest.settings)
             fresh = type(self).load(self.path, self.config, encoders=self._encoders)
-            for name in ("manifest", "products", "dense", "lexical", "version_dir", "alive", "_positions"):
+            for name in ("manifest", "products", "dense", "lexical", "version_dir", "alive", "_positions",
+                         "_wal_offset", "_pointer_mtime"):
                 setattr(self, name, getattr(fresh, name))
             self._invalidate()
-        logger.info("compacted %s into %s (%d products)", self.path, version, len(products))
         return version
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return 0
