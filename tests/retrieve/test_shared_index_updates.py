@@ -55,5 +55,5 @@ def test_concurrent_writer_processes_and_a_compaction(index_copy: Path) -> None:
         assert w.exitcode == 0
     fresh = shopsearch.load(index_copy)
     assert fresh.product("p1").price == 15.0 and fresh.product("p4").price == 15.0  # the last writes won
-    engine.sync()
+    engine.refresh()
     assert engine.product("p1").price == 15.0

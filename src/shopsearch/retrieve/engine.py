@@ -295,7 +295,7 @@ class Engine(LiveUpdates):
         ``rerank=False`` returns the fused retrieval order (what the ranker starts from).
         """
         t0 = time.perf_counter()
-        self.sync()  # other processes' updates (one stat call when there are none)
+        self.refresh()  # other processes' updates (one stat call when there are none)
         if text is not None and not isinstance(text, str):
             raise TypeError(f"text must be a string, got {type(text).__name__}")
         for name, value in (("user_id", user_id), ("session_id", session_id)):
@@ -402,7 +402,7 @@ class Engine(LiveUpdates):
         """
         t0 = time.perf_counter()
         _check_page(k, offset)
-        self.sync()
+        self.refresh()
         with self._rw.read():
             pos = self._positions.get(product_id)
             if pos is None:

@@ -11,7 +11,7 @@ Several processes may serve and update one index directory (service workers, a s
 ``shopsearch upsert`` or ``compact``): writes and compactions take an exclusive file lock
 (:func:`~shopsearch.index.wal.index_write_lock`) and first apply what the other processes
 appended, and every search first picks up new log records and a new live version
-(:meth:`LiveUpdates.sync`, one ``stat`` when nothing changed), so a write through one process
+(:meth:`LiveUpdates.refresh`, one ``stat`` when nothing changed), so a write through one process
 is visible through every other on its next search.
 """
 
@@ -213,7 +213,7 @@ class LiveUpdates:
         wal.cut_torn_tail(end)
         self._wal_offset = end
 
-    def sync(self: Engine) -> None:
+    def refresh(self: Engine) -> None:
         """See other processes' updates: new log records, or a new live version (after a
         compaction or rebuild elsewhere). Cheap when nothing changed (two ``stat`` calls)."""
         if self.path is None or self.version_dir is None:
@@ -223,7 +223,7 @@ class LiveUpdates:
                 self._sync_locked()
 
     def _sync_locked(self: Engine) -> None:
-        """:meth:`sync` for a caller holding ``_update_lock`` and the index write lock."""
+        """:meth:`refresh` for a caller holding ``_update_lock`` and the index write lock."""
         if _mtime(Path(self.path) / "CURRENT") != self._pointer_mtime:
             self._reload()
         else:

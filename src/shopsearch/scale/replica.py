@@ -102,6 +102,15 @@ class ReplicaEngine(Engine):
     def _wal(self) -> Any:  # type: ignore[override]
         return self._log
 
+    # The embedded engine's multi-process machinery (a local log file, the CURRENT pointer) does
+    # not apply: replicas follow PostgreSQL in their background thread (``sync``), and a write
+    # applies the pending changes itself under PostgreSQL's lock (``_commit_change``).
+    def refresh(self) -> None:
+        return None
+
+    def _sync_locked(self) -> None:
+        return None
+
     # -- following other replicas -----------------------------------------------------------
     def sync(self) -> int:
         """Apply changes other replicas committed since the last one applied; returns how many."""
