@@ -72,9 +72,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     options = {}
     if args.user or args.ranker_dir or args.rank_config:
         from shopsearch.rank import RankConfig, Ranker
-        from shopsearch.rank.events import EventLog
+        from shopsearch.rank.events import LOG_NAME, EventLog
 
-        log = EventLog(Path(args.index) / "feedback.sqlite")  # where the service keeps its log
+        log = EventLog(Path(args.index) / LOG_NAME)  # where the service keeps its log
         config = RankConfig.load(args.rank_config) if args.rank_config else RankConfig()
         Ranker(engine, log=log, models_dir=args.ranker_dir, config=config).attach()
         options = {"user_id": args.user, "explain": args.json}

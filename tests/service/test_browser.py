@@ -144,8 +144,10 @@ def test_session_chips_follow_ups_and_dislike(page, shots: Path) -> None:  # typ
     assert any("Gender: Men" in c for c in page.locator(".chip.parsed").all_inner_texts())
     # a follow-up refines the query instead of replacing it (Chinese too)
     search(page, "不要黑色")
-    page.wait_for_function("[...document.querySelectorAll('.chip.parsed')].some(c => c.textContent.includes('≠ Black'))")
-    page.wait_for_function("[...document.querySelectorAll('.card .attrs')].every(e => !e.textContent.includes('Black'))")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.chip.parsed')].some(c => c.textContent.includes('≠ Black'))")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.card .attrs')].every(e => !e.textContent.includes('Black'))")
     assert any("Gender: Men" in c for c in page.locator(".chip.parsed").all_inner_texts())
     # a dislike hides the product for the rest of the session
     first = card_ids(page)[0]

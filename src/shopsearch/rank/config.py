@@ -27,6 +27,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     # a rank term (1 / log2(rank + 2)) keeps a clear first match first against small boosts
     "retrieval": 1.0,
     "retrieval_rank": 0.5,
+    "constraint_match": 0.3,  # share of the parsed constraints met (colour, gender, type...)
     "price_fit": 0.3,
     "rating": 0.03,
     "popularity": 0.05,

@@ -30,10 +30,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EVENT_TYPES", "AppendReport", "Event", "EventError", "EventLog", "EventReject", "parse_time", "write_jsonl"]
+__all__ = ["EVENT_TYPES", "LOG_NAME", "AppendReport", "Event", "EventError", "EventLog", "EventReject", "parse_time",
+           "write_jsonl"]
 
 logger = logging.getLogger(__name__)
 
+LOG_NAME = "feedback.sqlite"  # the log's file name in an index (or service data) folder
 EVENT_TYPES: tuple[str, ...] = ("impression", "click", "add_to_cart", "purchase", "like", "dislike")
 
 _FIELDS = ("event", "product_id", "user_id", "session_id", "query", "position", "ts", "value")

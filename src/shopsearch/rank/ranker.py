@@ -261,9 +261,10 @@ class Ranker:
         positions = np.array([pos_of.get(pid, -1) for pid in product_ids], dtype=np.int64)
         if (positions < 0).any():
             raise KeyError(f"unknown product id(s): {[p for p, x in zip(product_ids, positions) if x < 0][:5]}")
-        found = {h.product_id: (h.score, h.signals) for h in result.hits}
-        scores = np.array([found.get(pid, (0.0, {}))[0] for pid in product_ids], dtype=np.float64)
-        sigs = [found.get(pid, (0.0, {}))[1] for pid in product_ids]
+        found = {h.product_id: (rank, h.score, h.signals) for rank, h in enumerate(result.hits)}
+        rows = [found.get(pid, (self.depth, 0.0, {})) for pid in product_ids]
+        scores = np.array([score for _, score, _ in rows], dtype=np.float64)
+        sigs = [signals for _, _, signals in rows]
         parsed = self.engine.parse(query_text)
         top = max((h.score for h in result.hits), default=0.0)
         ctx = SearchContext(user_id, session_id, now)
@@ -272,8 +273,7 @@ class Ranker:
             plan = QueryPlan()
             plan.data["state"] = self.sessions.get(session_id, now)
         X, _ = self._feature_matrix(positions, scores, sigs, parsed, ctx, plan, top_score=top,
-                                    ranks=[next((i for i, h in enumerate(result.hits) if h.product_id == pid),
-                                                self.depth) for pid in product_ids])
+                                    ranks=[rank for rank, _, _ in rows])
         return list(FEATURES), X.astype(np.float32)
 
     def _feature_matrix(
@@ -352,7 +352,7 @@ class Ranker:
         parts: dict[str, np.ndarray] = {}
         for name in ("retrieval", "retrieval_rank", "constraint_match", "price_fit", "rating", "popularity", "in_stock",
                      "freshness", "rule_boost", "user_price_fit", *_PERSONAL):
-            w = self.config.weight(name) if name != "constraint_match" else 0.3
+            w = self.config.weight(name)
             if w == 0.0:
                 continue
             x = X[:, FEATURES.index(name)]

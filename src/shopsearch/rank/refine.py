@@ -79,7 +79,7 @@ def refine(
     text = utterance.strip()
     kind = "refine"
     if _RESET.search(text):
-        _reset(state)
+        state.clear()
         text = _RESET.sub(" ", text).strip(" ,.;，。")
         kind = "reset"
         if not text:
@@ -164,10 +164,6 @@ def _start(state: SessionState, base: str, constraints: tuple[Constraint, ...]) 
     state.constraints = [constraint_to_dict(c) for c in constraints]
     state.required = []
     state.anchor = None
-
-
-def _reset(state: SessionState) -> None:
-    state.clear()
 
 
 def _overlaps(a: Constraint, b: Constraint) -> bool:

@@ -44,7 +44,7 @@ class QueryPlan:
     ``text``: the query to retrieve with (None keeps the shopper's own words); ``parsed``: its
     constraints, when the reranker built them itself; ``required``: constraints applied as hard
     filters (session negations, a budget); ``images``: extra query photos; ``exclude``: product
-    ids never to show; ``state``: what the UI shows of the session (chips), returned with results.
+    ids never to show; ``data``: the reranker's own state for this search (e.g. the session).
     """
 
     text: str | None = None
@@ -52,8 +52,7 @@ class QueryPlan:
     required: tuple[Constraint, ...] = ()
     images: tuple[ImageInput, ...] = ()
     exclude: frozenset[str] = frozenset()
-    state: dict[str, Any] | None = None
-    data: dict[str, Any] = field(default_factory=dict)  # private to the reranker
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,9 @@ class Settings:
     @property
     def feedback_path(self) -> Path:
         """The interaction log (:class:`shopsearch.rank.events.EventLog`)."""
-        return (self.data_dir or self.index_dir) / "feedback.sqlite"
+        from shopsearch.rank.events import LOG_NAME
+
+        return (self.data_dir or self.index_dir) / LOG_NAME
 
     @property
     def sessions_path(self) -> Path:
