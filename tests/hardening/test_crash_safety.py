@@ -4,7 +4,6 @@ write must survive and nothing half-written may show. CI runs a bounded number o
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -54,6 +53,7 @@ def test_kill_indexer_leaves_old_or_new_version(tiny_index: Path, tmp_path: Path
 
 def test_torn_tail_is_trimmed_and_next_write_survives(tiny_index: Path, tmp_path: Path, base: crashkit.State) -> None:
     import shopsearch
+    from shopsearch.index.wal import decode_record
 
     index = _fresh(tiny_index, tmp_path, 0)
     engine = shopsearch.load(index)
@@ -66,7 +66,7 @@ def test_torn_tail_is_trimmed_and_next_write_survives(tiny_index: Path, tmp_path
     again.upsert([crashkit._product({"id": "a2", "title": "amber linen scarf", "price": 4.0})])
     third = shopsearch.load(index)
     assert third.product("a1") is not None and third.product("a2") is not None
-    assert all(json.loads(line) for line in wal.read_bytes().splitlines())
+    assert all(decode_record(line) for line in wal.read_bytes().splitlines())
 
 
 def test_writes_after_a_compaction_elsewhere_land_in_the_live_version(tiny_index: Path, tmp_path: Path) -> None:

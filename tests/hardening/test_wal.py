@@ -20,20 +20,58 @@ def _log(tmp_path: Path, n: int) -> WriteAheadLog:
 
 def test_records_round_trip_with_any_unicode(tmp_path: Path) -> None:
     log = _log(tmp_path, 3)
-    records = list(log.replay())
+    records, end = log.read_from(0)
+    assert end == log.size()
     assert [r["ids"] for r in records] == [["x0"], ["x1"], ["x2"]]
     assert records[0]["text"] == "红色 😀 \u2028 \n"
     assert log.path.read_bytes().count(b"\n") == 3  # one line per record, newlines escaped
 
 
-@pytest.mark.parametrize("tail", [b'{"op":"del', b'{"op":"delete"}garbage\n', b"\x00\x00\x00", b"[1]\n"])
-def test_torn_tail_is_ignored_and_trimmed(tmp_path: Path, tail: bytes) -> None:
+@pytest.mark.parametrize("tail", [b'{"op":"del', b'0badf00d {"op":"delete","ids"', b"\x00\x00\x00"])
+def test_torn_tail_is_skipped_by_readers_and_cut_only_by_a_writer(tmp_path: Path, tail: bytes) -> None:
     log = _log(tmp_path, 2)
     size = log.path.stat().st_size
     with open(log.path, "ab") as fh:
         fh.write(tail)
-    assert len(list(log.replay())) == 2
-    assert log.path.stat().st_size == size
+    records, end = log.read_from(0)
+    assert len(records) == 2 and end == size
+    assert log.size() == size + len(tail)  # a reader never cuts: the append may still be going on
+    log.cut_torn_tail(end)  # what a writer does under the index write lock
+    assert log.size() == size
+
+
+@pytest.mark.parametrize("tail", [b'{"op":"delete"}garbage\n', b"[1]\n", b"\x00\x00\x00\n",
+                                  b'00000000 {"op":"delete","ids":["x"]}\n'])
+def test_complete_but_damaged_last_record_is_refused(tmp_path: Path, tail: bytes) -> None:
+    log = _log(tmp_path, 2)
+    with open(log.path, "ab") as fh:
+        fh.write(tail)
+    with pytest.raises(WalCorruptError, match="record 3"):
+        log.read_from(0)
+
+
+def test_every_byte_of_a_record_is_checked(tmp_path: Path) -> None:
+    """Flipping any single byte of a record (keeping the line) is detected."""
+    log = _log(tmp_path, 1)
+    data = log.path.read_bytes()
+    for i in range(len(data) - 1):
+        if data[i:i + 1] == b"\n":
+            continue
+        for flip in (1, 0x20):
+            damaged = bytearray(data)
+            damaged[i] ^= flip
+            if b"\n" in damaged[:-1]:
+                continue
+            log.path.write_bytes(bytes(damaged))
+            with pytest.raises(WalCorruptError):
+                log.read_from(0)
+
+
+def test_records_without_checksums_from_older_versions_are_read(tmp_path: Path) -> None:
+    log = WriteAheadLog(tmp_path / "v.wal")
+    log.path.write_bytes(b'{"op":"delete","ids":["old"]}\n')
+    log.append({"op": "delete", "ids": ["new"]})
+    assert [r["ids"] for r in log.read_from(0)[0]] == [["old"], ["new"]]
 
 
 def test_damage_before_complete_records_is_refused(tmp_path: Path) -> None:
@@ -42,7 +80,7 @@ def test_damage_before_complete_records_is_refused(tmp_path: Path) -> None:
     first = data.index(b"\n")
     log.path.write_bytes(data[:5] + b"#" + data[6:])  # damage record 1 of 3
     with pytest.raises(WalCorruptError, match="record 1"):
-        list(log.replay())
+        log.read_from(0)
     assert log.path.read_bytes()[first:] == data[first:]  # nothing was truncated away
 
 
@@ -61,14 +99,15 @@ def test_failed_append_leaves_no_partial_record(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(wal_mod.os, "write", real_write)
     assert log.path.stat().st_size == size
     log.append({"op": "delete", "ids": ["kept"]})
-    assert [r["ids"] for r in log.replay()] == [["x0"], ["kept"]]
+    assert [r["ids"] for r in log.read_from(0)[0]] == [["x0"], ["kept"]]
 
 
-def test_complete_prefix_counts_records() -> None:
-    assert complete_prefix(b"") == (b"", 0)
-    assert complete_prefix(b'{"a":1}\n{"b":2}\n{"c"') == (b'{"a":1}\n{"b":2}\n', 2)
-    deep = b"[" * 100_000 + b"\n"
-    assert complete_prefix(b'{"a":1}\n' + deep) == (b'{"a":1}\n', 1)
+def test_complete_prefix_returns_records() -> None:
+    assert complete_prefix(b"") == (b"", [])
+    assert complete_prefix(b'{"a":1}\n{"b":2}\n{"c"') == (b'{"a":1}\n{"b":2}\n', [{"a": 1}, {"b": 2}])
+    assert complete_prefix(b'{"a":1}\n' + b"[" * 100_000) == (b'{"a":1}\n', [{"a": 1}])
+    with pytest.raises(WalCorruptError, match="record 2"):
+        complete_prefix(b'{"a":1}\n' + b"[" * 100_000 + b"\n")
 
 
 @pytest.mark.parametrize("pointer", ["..", ".", "/etc", "../idx", "a/../..", "..\\x", "", "v-missing"])

@@ -145,7 +145,8 @@ def _copy_once(index_dir: Path, staging: Path, data_dir: Path | None) -> tuple[s
         if resolve_version(index_dir).name != version:
             raise _Moved(str(exc)) from None
         raise
-    prefix, records = complete_prefix(data)
+    prefix, logged = complete_prefix(data, str(wal))
+    records = len(logged)
     if data:
         (dest / wal.name).write_bytes(prefix)
     names = []

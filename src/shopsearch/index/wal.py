@@ -1,12 +1,18 @@
 """Write-ahead log of live updates to one index version.
 
-Each acknowledged update is one JSON line appended to ``INDEX_DIR/<version>.wal`` and fsynced
-before it is applied in memory, so a crash loses nothing that was acknowledged. A torn last
-line (a crash mid-append) is ignored on replay; it was never acknowledged. An append that
-fails part-way (disk full) is cut back off before the error is raised, so a later record is
-never glued onto a torn one. A damaged record *followed by* complete ones is not a torn tail:
-replay refuses it (:class:`WalCorruptError`) rather than drop acknowledged updates. Compaction
-folds the log into a new version and starts an empty log.
+Each acknowledged update is one line appended to ``INDEX_DIR/<version>.wal`` and fsynced
+before it is applied in memory, so a crash loses nothing that was acknowledged. A line is
+``<crc32 of the JSON, 8 hex digits> <JSON>\n``: replay verifies every record, so a damaged
+byte anywhere (even one that keeps the JSON valid, a price 835.08 -> 935.08) is found.
+
+Only an *unterminated* last line is a torn append (a writer killed mid-write; it was never
+acknowledged): readers skip it and the next writer cuts it off while holding
+:func:`index_write_lock`, never a reader, which could cut a record another process is still
+appending. A complete line that fails its checksum is damage to an acknowledged update:
+replay refuses it (:class:`WalCorruptError`) rather than drop it. An append that fails
+part-way (disk full) is cut back off before the error is raised, so a later record is never
+glued onto a torn one. Lines written before records carried checksums (they start with
+``{``) are still read. Compaction folds the log into a new version and starts an empty log.
 
 Records::
 
@@ -22,7 +28,9 @@ import fcntl
 import json
 import logging
 import os
+import re
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,32 +53,57 @@ def decode_array(d: dict[str, Any]) -> np.ndarray:
 
 
 class WalCorruptError(RuntimeError):
-    """The log has a damaged record before its end: acknowledged updates follow it."""
+    """The log holds a damaged complete record: an acknowledged update cannot be read back."""
 
 
-def complete_prefix(data: bytes, where: str = "update log") -> tuple[bytes, int]:
-    """The longest prefix of ``data`` made of complete, parseable records, and their number.
+_CRC = re.compile(rb"[0-9a-f]{8}")
 
-    Only the last line may be torn (no newline, or not JSON): that is an append a crash cut
-    short. A bad line with complete records after it raises :class:`WalCorruptError`.
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """One log line: the record's CRC-32 (8 hex digits), a space, its JSON, a newline."""
+    payload = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return b"%08x %s\n" % (zlib.crc32(payload), payload)
+
+
+def decode_record(line: bytes) -> dict[str, Any] | None:
+    """The record of one complete line (without its newline), or None when it is damaged."""
+    if line[:1] == b"{":  # written before records carried a checksum
+        payload = line
+    else:
+        if len(line) < 10 or line[8:9] != b" " or not _CRC.fullmatch(line[:8]):
+            return None
+        payload = line[9:]
+        if zlib.crc32(payload) != int(line[:8], 16):
+            return None
+    try:
+        record = json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def complete_prefix(data: bytes, where: str = "update log") -> tuple[bytes, list[dict[str, Any]]]:
+    """The longest prefix of ``data`` made of complete, verified records, and those records.
+
+    An unterminated last line is a torn append and is left out. A complete line that does not
+    verify raises :class:`WalCorruptError` naming the record and its byte offset.
     """
-    good_end = n = 0
-    lines = data.splitlines(keepends=True)
-    for i, raw in enumerate(lines):
-        ok = raw.endswith(b"\n")
-        if ok:
-            try:
-                ok = isinstance(json.loads(raw), dict)
-            except (ValueError, RecursionError):
-                ok = False
-        if not ok:
-            if i < len(lines) - 1:
-                raise WalCorruptError(f"{where}: record {i + 1} (byte {good_end}) is damaged and "
-                                      f"{len(lines) - 1 - i} record(s) follow it; restore from a snapshot")
+    good_end = 0
+    records: list[dict[str, Any]] = []
+    while True:
+        newline = data.find(b"\n", good_end)
+        if newline < 0:  # nothing more, or a torn append: only the last line lacks its newline
             break
-        good_end += len(raw)
-        n += 1
-    return data[:good_end], n
+        record = decode_record(data[good_end:newline])
+        if record is None:
+            after = data.count(b"\n", newline + 1)
+            raise WalCorruptError(
+                f"{where}: record {len(records) + 1} (byte {good_end}) is damaged (its checksum or JSON does "
+                f"not verify){f' and {after} record(s) follow it' if after else ''}; nothing past it was "
+                "applied: restore from a snapshot")
+        records.append(record)
+        good_end = newline + 1
+    return data[:good_end], records
 
 
 class StaleVersionError(RuntimeError):
@@ -126,8 +159,8 @@ class WriteAheadLog:
         with open(self.path, "rb") as fh:
             fh.seek(offset)
             data = fh.read()
-        good, _ = complete_prefix(data, str(self.path))
-        return [json.loads(raw) for raw in good.splitlines()], offset + len(good)
+        good, records = complete_prefix(data, f"{self.path} (from byte {offset})")
+        return records, offset + len(good)
 
     def cut_torn_tail(self, offset: int) -> None:
         """Drop bytes after ``offset`` that :meth:`read_from` did not return (a writer killed
@@ -146,7 +179,7 @@ class WriteAheadLog:
         new, of its folder) and return the log's length after it. On any error the file is cut
         back to its previous length. Raises :class:`StaleVersionError` when the index has
         moved to another version. Across processes, hold :func:`index_write_lock`."""
-        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        line = encode_record(record)
         with self._lock:
             self._check_live()
             created = not self.path.exists()
@@ -170,20 +203,3 @@ class WriteAheadLog:
                 finally:
                     os.close(dfd)
         return start + len(line)
-
-    def replay(self) -> Iterator[dict[str, Any]]:
-        """Records in order; a torn final line is skipped (and truncated away) with a warning."""
-        if not self.path.is_file():
-            return
-        with open(self.path, "rb") as fh:
-            data = fh.read()
-        good, _ = complete_prefix(data, str(self.path))
-        for raw in good.splitlines():
-            yield json.loads(raw)
-        if len(good) < len(data):
-            logger.warning("%s: ignoring %d bytes of an unfinished update (crash during write)",
-                           self.path, len(data) - len(good))
-            with open(self.path, "r+b") as fh:
-                fh.truncate(len(good))
-                fh.flush()
-                os.fsync(fh.fileno())

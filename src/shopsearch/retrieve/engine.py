@@ -45,7 +45,7 @@ from shopsearch.retrieve.facets import choose_facet_fields, facet_counts, price_
 from shopsearch.retrieve.filters import Filter, FilterIndex, normalize_filters
 from shopsearch.retrieve.fusion import Ranking, fuse
 from shopsearch.retrieve.hooks import QueryPlan, Reranker, SearchContext
-from shopsearch.retrieve.live import LiveUpdates
+from shopsearch.retrieve.live import LiveUpdates, pointer_stamp
 from shopsearch.retrieve.rwlock import RWLock
 from shopsearch.retrieve.similarity import parse_similarity
 from shopsearch.retrieve.suggest import Suggester
@@ -106,6 +106,7 @@ class Engine(LiveUpdates):
         what this installation provides. ``encoders`` may pass ready encoder objects by role
         (``text``, ``image``, ``joint``); they must match the manifest's names and dims.
         """
+        stamp = pointer_stamp(Path(index_dir))  # before CURRENT is read: a later switch is noticed
         version = resolve_version(Path(index_dir))
         manifest = read_manifest(version)
         if verify:
@@ -136,7 +137,7 @@ class Engine(LiveUpdates):
         }
         lexical = LexicalIndex.load(version / "lexical") if (version / "lexical").is_dir() else None
         engine = cls(manifest, products, dense, lexical, config, encoders, Path(index_dir), version)
-        engine._replay()
+        engine._replay(stamp)
         logger.info("loaded index %s (%d products, signals: %s)", index_dir, engine.size,
                     ", ".join(sorted(dense)) + (", lexical" if lexical else ""))
         return engine

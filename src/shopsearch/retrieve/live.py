@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shopsearch.encode.cache import EmbeddingCache
+from shopsearch.index.manifest import CURRENT_NAME, resolve_version
 from shopsearch.index.wal import WriteAheadLog, decode_array, encode_array, index_write_lock
 from shopsearch.preprocess.text import lexical_text, product_text
 from shopsearch.types import Product
@@ -40,8 +41,8 @@ class LiveUpdates:
     """Mixin of :class:`shopsearch.retrieve.engine.Engine` holding the write path."""
 
     _cache: EmbeddingCache | None = None
-    _wal_offset: int = 0  # bytes of this version's log already applied in memory
-    _pointer_mtime: int = 0  # INDEX_DIR/CURRENT as last seen (another process may switch versions)
+    _wal_offset: int = 0  # bytes of this version's log applied in memory (exactly those read)
+    _pointer_stamp: tuple[int, int] = (0, 0)  # INDEX_DIR/CURRENT as seen before it was last read
 
     @property
     def _wal(self: Engine) -> WriteAheadLog:
@@ -189,16 +190,19 @@ class LiveUpdates:
         else:
             raise ValueError(f"{self._wal.path}: unknown update record {op!r}")
 
-    def _replay(self: Engine) -> None:
-        n = 0
+    def _replay(self: Engine, pointer_stamp: tuple[int, int]) -> None:
+        """Apply this version's log at load. The position kept is the end of the bytes actually
+        read, so a record another process appends meanwhile is picked up by the next catch-up
+        (never skipped); a torn tail is left for a writer to cut under the write lock.
+        ``pointer_stamp``: ``CURRENT`` as it was *before* the version was resolved, so a switch
+        made since is noticed."""
         wal = self._wal
-        for record in wal.replay():
+        records, self._wal_offset = wal.read_from(0)
+        for record in records:
             self._apply_record(record)
-            n += 1
-        self._wal_offset = wal.size()
-        self._pointer_mtime = _mtime(Path(self.path) / "CURRENT")
-        if n:
-            logger.info("replayed %d updates from %s", n, wal.path.name)
+        self._pointer_stamp = pointer_stamp
+        if records:
+            logger.info("replayed %d updates from %s", len(records), wal.path.name)
 
     def _catch_up(self: Engine) -> None:
         """Apply the records other processes appended since this one last looked. The caller
@@ -218,23 +222,29 @@ class LiveUpdates:
         compaction or rebuild elsewhere). Cheap when nothing changed (two ``stat`` calls)."""
         if self.path is None or self.version_dir is None:
             return
-        if _mtime(Path(self.path) / "CURRENT") != self._pointer_mtime or self._wal.size() != self._wal_offset:
+        if pointer_stamp(Path(self.path)) != self._pointer_stamp or self._wal.size() != self._wal_offset:
             with self._update_lock, index_write_lock(Path(self.path)):
                 self._sync_locked()
 
     def _sync_locked(self: Engine) -> None:
-        """:meth:`refresh` for a caller holding ``_update_lock`` and the index write lock."""
-        if _mtime(Path(self.path) / "CURRENT") != self._pointer_mtime:
+        """:meth:`refresh` for a caller holding ``_update_lock`` and the index write lock.
+
+        Reads which version ``CURRENT`` names (every switch happens under the same lock), so a
+        write or a compaction never builds on a version another process has replaced, however
+        the pointer's timestamps look."""
+        stamp = pointer_stamp(Path(self.path))
+        if resolve_version(Path(self.path)).name != self.version_dir.name:
             self._reload()
         else:
             self._catch_up()
+            self._pointer_stamp = stamp
 
     def _reload(self: Engine) -> None:
         """Switch to the index's live version as it is on disk now (caller holds the locks)."""
         fresh = type(self).load(self.path, self.config, encoders=self._encoders)
         with self._rw.write():
             for name in ("manifest", "products", "dense", "lexical", "version_dir", "alive", "_positions",
-                         "_wal_offset", "_pointer_mtime"):
+                         "_wal_offset", "_pointer_stamp"):
                 setattr(self, name, getattr(fresh, name))
             self._invalidate()
 
@@ -277,14 +287,17 @@ class LiveUpdates:
                                       catalog=self.manifest.catalog, settings=self.manifest.settings)
             fresh = type(self).load(self.path, self.config, encoders=self._encoders)
             for name in ("manifest", "products", "dense", "lexical", "version_dir", "alive", "_positions",
-                         "_wal_offset", "_pointer_mtime"):
+                         "_wal_offset", "_pointer_stamp"):
                 setattr(self, name, getattr(fresh, name))
             self._invalidate()
         return version
 
 
-def _mtime(path: Path) -> int:
+def pointer_stamp(index_dir: Path) -> tuple[int, int]:
+    """Identity of ``INDEX_DIR/CURRENT`` (inode, mtime in ns): every switch replaces the file
+    by a rename, so a switch changes the stamp; (0, 0) when there is none."""
     try:
-        return os.stat(path).st_mtime_ns
+        st = os.stat(index_dir / CURRENT_NAME)
     except FileNotFoundError:
-        return 0
+        return (0, 0)
+    return (st.st_ino, st.st_mtime_ns)

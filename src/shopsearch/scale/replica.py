@@ -72,9 +72,6 @@ class _ChangeLog:
     def append(self, record: dict[str, Any]) -> None:
         self.engine._commit_change(record)
 
-    def replay(self) -> list[dict[str, Any]]:
-        return []  # the snapshot already holds every committed change
-
 
 class ReplicaEngine(Engine):
     """An :class:`Engine` whose products live in PostgreSQL and vectors in Milvus."""
