@@ -9,6 +9,7 @@ import pytest
 
 from shopsearch.index import wal as wal_mod
 from shopsearch.index.wal import WalCorruptError, WriteAheadLog, complete_prefix
+from shopsearch.storage import StorageError
 
 
 def _log(tmp_path: Path, n: int) -> WriteAheadLog:
@@ -94,7 +95,7 @@ def test_failed_append_leaves_no_partial_record(tmp_path: Path, monkeypatch: pyt
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(wal_mod.os, "write", half_write)
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError, match="update log: not stored, the disk is full"):
         log.append({"op": "delete", "ids": ["lost"]})
     monkeypatch.setattr(wal_mod.os, "write", real_write)
     assert log.path.stat().st_size == size

@@ -7,6 +7,7 @@ image misses. Values are float32 vectors in one SQLite file (WAL mode, safe acro
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import sqlite3
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from shopsearch.storage import StorageError, storage_errors
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +66,14 @@ class EmbeddingCache:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, dim INTEGER NOT NULL, vec BLOB NOT NULL)"
-        )
-        self._db.commit()
+        with storage_errors(f"embedding cache {self.path}"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, dim INTEGER NOT NULL, vec BLOB NOT NULL)"
+            )
+            self._db.commit()
         self.hits = 0
         self.misses = 0
 
@@ -89,8 +93,10 @@ class EmbeddingCache:
         return found
 
     def put_many(self, items: dict[str, np.ndarray]) -> None:
+        """Store vectors. A cache is an optimisation: when the disk is full nothing is stored,
+        a warning is logged, and the caller goes on with the vectors it computed."""
         rows = [(k, int(v.shape[-1]), np.asarray(v, np.float32).tobytes()) for k, v in items.items()]
-        with self._db:
+        with contextlib.suppress(StorageError), storage_errors("embedding cache"), self._db:  # noted and logged
             self._db.executemany("INSERT OR REPLACE INTO emb (key, dim, vec) VALUES (?, ?, ?)", rows)
 
     def close(self) -> None:

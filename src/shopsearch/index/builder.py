@@ -34,6 +34,7 @@ from shopsearch.index.manifest import (
 )
 from shopsearch.index.store import STORE_NAME, write_products
 from shopsearch.preprocess.text import lexical_text, product_text
+from shopsearch.storage import storage_errors
 from shopsearch.types import Product, Reject
 
 logger = logging.getLogger(__name__)
@@ -132,13 +133,27 @@ def publish_version(
 
     ``fill(folder)`` writes the version's files and returns (encoder refs, counts). The folder
     is checksummed, fsynced and renamed into place, then ``CURRENT`` is swapped atomically; on
-    any error the half-written folder is removed and the previous version stays live.
+    any error the half-written folder is removed and the previous version stays live (a full
+    disk raises :class:`~shopsearch.storage.StorageError`).
     """
-    out.mkdir(parents=True, exist_ok=True)
-    _remove_stale_builds(out)
-    version = "v-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
-    tmp = out / f".tmp-{version}"
-    tmp.mkdir()
+    with storage_errors(f"a new version of the index {out}"):
+        out.mkdir(parents=True, exist_ok=True)
+        _remove_stale_builds(out)
+        version = "v-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+        tmp = out / f".tmp-{version}"
+        tmp.mkdir()
+        _fill_and_switch(out, tmp, version, fill, fields, catalog, settings)
+    try:  # the new version is live: a full disk here only leaves the top-level copy stale
+        shutil.copyfile(out / version / REJECTS_NAME, out / f".{REJECTS_NAME}.tmp")
+        (out / f".{REJECTS_NAME}.tmp").replace(out / REJECTS_NAME)
+    except OSError as exc:
+        logger.warning("%s: could not refresh %s (%s); it is also inside %s", out, REJECTS_NAME, exc, version)
+    _remove_old_versions(out, keep=version)
+    return version
+
+
+def _fill_and_switch(out: Path, tmp: Path, version: str, fill: Any, fields: Sequence[str],
+                     catalog: dict[str, Any], settings: dict[str, Any]) -> None:
     try:
         encoders, counts = fill(tmp)
         if not (tmp / REJECTS_NAME).exists():
@@ -161,10 +176,6 @@ def publish_version(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    shutil.copyfile(out / version / REJECTS_NAME, out / f".{REJECTS_NAME}.tmp")
-    (out / f".{REJECTS_NAME}.tmp").replace(out / REJECTS_NAME)
-    _remove_old_versions(out, keep=version)
-    return version
 
 
 @dataclass

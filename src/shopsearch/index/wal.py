@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from shopsearch.storage import storage_errors
+
 logger = logging.getLogger(__name__)
 
 WAL_SUFFIX = ".wal"  # INDEX_DIR/<version>.wal (same value as shopsearch.index.builder.WAL_SUFFIX)
@@ -178,9 +180,10 @@ class WriteAheadLog:
         """Durably append one record (returns after fsync of the file and, when the log is
         new, of its folder) and return the log's length after it. On any error the file is cut
         back to its previous length. Raises :class:`StaleVersionError` when the index has
-        moved to another version. Across processes, hold :func:`index_write_lock`."""
+        moved to another version, :class:`~shopsearch.storage.StorageError` when the disk is
+        full. Across processes, hold :func:`index_write_lock`."""
         line = encode_record(record)
-        with self._lock:
+        with self._lock, storage_errors("update log"):
             self._check_live()
             created = not self.path.exists()
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shopsearch.storage import storage_errors
+
 __all__ = ["EVENT_TYPES", "LOG_NAME", "AppendReport", "Event", "EventError", "EventLog", "EventReject", "parse_time",
            "write_jsonl"]
 
@@ -224,13 +226,19 @@ class EventLog:
         return f"EventLog({str(self.path)!r})"
 
     def _connect(self) -> sqlite3.Connection:
+        """The process's connection (created on first use; a storage failure raises
+        :class:`~shopsearch.storage.StorageError`, and the next call tries again)."""
         if self._conn is None or self._pid != os.getpid():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            with conn:
-                conn.executescript(_SCHEMA)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA busy_timeout=30000")
+                with conn:
+                    conn.executescript(_SCHEMA)
+            except BaseException:
+                conn.close()
+                raise
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
@@ -255,7 +263,7 @@ class EventLog:
                 continue
             rows.append((now, e.ts, e.event, e.product_id, e.user_id, e.session_id, e.query, e.position, e.value))
         if rows:
-            with self._lock:
+            with self._lock, storage_errors("interaction log"):
                 conn = self._connect()
                 with conn:
                     conn.executemany(
@@ -340,14 +348,14 @@ class EventLog:
                 raise ValueError(f"limit must be an integer >= 0 or None, got {limit!r}")
             sql += " LIMIT ?"
             params.append(limit)
-        with self._lock:
+        with self._lock, storage_errors("interaction log (reading)"):
             rows = self._connect().execute(sql, params).fetchall()
         return [Event(event=r[0], product_id=r[1], user_id=r[2], session_id=r[3], query=r[4], position=r[5],
                       ts=float(r[6]), value=r[7]) for r in rows]
 
     def count(self) -> dict[str, int]:
         """Number of stored events per type (every type listed, 0 when absent)."""
-        with self._lock:
+        with self._lock, storage_errors("interaction log (reading)"):
             rows = self._connect().execute("SELECT event, COUNT(*) FROM events GROUP BY event").fetchall()
         out = dict.fromkeys(EVENT_TYPES, 0)
         out.update({str(k): int(v) for k, v in rows})

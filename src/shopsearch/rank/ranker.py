@@ -39,10 +39,11 @@ from shopsearch.rank.profile import (
     session_vector,
 )
 from shopsearch.rank.refine import compose, refine
-from shopsearch.rank.session import SessionStore
+from shopsearch.rank.session import SessionState, SessionStore
 from shopsearch.retrieve.constraints import constraint_mask, constraint_ranking
 from shopsearch.retrieve.filters import FilterIndex
 from shopsearch.retrieve.hooks import QueryPlan, Reranked, SearchContext
+from shopsearch.storage import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +158,11 @@ class Ranker:
             # only what had happened by ``now``: features for a past search (training) must not
             # see the clicks that followed it
             since = now - 8 * self.config.popularity_half_life_days * 86400.0
-            events = self.log.read(since=since, until=now, event_types=("click", "add_to_cart", "purchase", "like"))
+            try:
+                events = self.log.read(since=since, until=now,
+                                       event_types=("click", "add_to_cart", "purchase", "like"))
+            except StorageError:  # noted for /health; rank without popularity meanwhile
+                return pop
             pop = popularity(events, self.engine._positions, n, now, self.config.popularity_half_life_days)
         self._popularity = (now, pop)
         return pop
@@ -171,8 +176,11 @@ class Ranker:
         cached = self._profiles.get(user_id)
         if cached is not None and 0 <= now - cached[0] < _PROFILE_TTL_S:
             return cached[1]
-        events = self.log.read(user_id=user_id, until=now,  # impressions say nothing about taste
-                               event_types=("click", "add_to_cart", "purchase", "like", "dislike"))
+        try:
+            events = self.log.read(user_id=user_id, until=now,  # impressions say nothing about taste
+                                   event_types=("click", "add_to_cart", "purchase", "like", "dislike"))
+        except StorageError:  # noted for /health; a cold profile meanwhile
+            return Profile(None, None, 0)
         prof = build_profile(events, self.engine._positions, space[1], self._derived("catalog").price, now,
                              self.config.half_life_days, self.config.profile_history)
         with self._lock:
@@ -186,7 +194,7 @@ class Ranker:
         exclude = self._derived("out_of_stock") if self.config.out_of_stock == "filter" else frozenset()
         if ctx.session_id is None:
             return QueryPlan(exclude=exclude) if exclude else None
-        state = self.sessions.get(ctx.session_id, ctx.now)
+        state = self._session(ctx.session_id, ctx.now)
         if image is not None:  # a photo starts a new visual query; feedback stays
             refine(state, None, self.engine.parse, self._price_of, self._matches)
             if text:
@@ -227,7 +235,18 @@ class Ranker:
             latest.take_query(mine)
             return True
 
-        return self.sessions.update(mine.session_id, merge, ctx.now).public()  # type: ignore[no-any-return]
+        try:
+            return self.sessions.update(mine.session_id, merge, ctx.now).public()  # type: ignore[no-any-return]
+        except StorageError:  # the answer stands; this turn is not remembered (noted for /health)
+            return mine.public()  # type: ignore[no-any-return]
+
+    def _session(self, session_id: str, now: float) -> Any:
+        """The stored session, or a fresh one when the session store cannot be read (a search
+        never fails because its session could not be loaded)."""
+        try:
+            return self.sessions.get(session_id, now)
+        except StorageError:
+            return SessionState(session_id, updated=now)
 
     def rerank(
         self, positions: np.ndarray, scores: np.ndarray, signals: Sequence[dict[str, tuple[float, int]]],
@@ -271,7 +290,7 @@ class Ranker:
         plan = None
         if session_id is not None:
             plan = QueryPlan()
-            plan.data["state"] = self.sessions.get(session_id, now)
+            plan.data["state"] = self._session(session_id, now)
         X, _ = self._feature_matrix(positions, scores, sigs, parsed, ctx, plan, top_score=top,
                                     ranks=[rank for rank, _, _ in rows])
         return list(FEATURES), X.astype(np.float32)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shopsearch.preprocess.query import Constraint
+from shopsearch.storage import storage_errors
 
 _MAX_LIST = 200  # feedback ids kept per kind and session
 _MAX_SESSIONS = 100_000  # in-memory store bound
@@ -149,10 +150,13 @@ class SessionStore:
             assert self.path is not None
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, updated REAL NOT NULL, "
-                         "state TEXT NOT NULL)")
-            conn.commit()
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, updated REAL NOT NULL, "
+                             "state TEXT NOT NULL)")
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
         return self._conn
 
@@ -163,7 +167,8 @@ class SessionStore:
             if self.path is None:
                 raw = self._memory.get(session_id)
             else:
-                row = self._db().execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
+                with storage_errors("sessions (reading)"):
+                    row = self._db().execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
                 raw = row[0] if row else None
         return self._fresh(raw, session_id, now)
 
@@ -172,7 +177,8 @@ class SessionStore:
     ) -> SessionState:
         """Atomically read the session, apply ``change`` (which edits it in place and may return
         False to leave the stored state alone) and store it with its version bumped. Atomic for
-        the threads of this process (a lock) and for other processes (an IMMEDIATE transaction)."""
+        the threads of this process (a lock) and for other processes (an IMMEDIATE transaction).
+        Raises :class:`~shopsearch.storage.StorageError` (nothing stored) when the disk is full."""
         now = time.time() if now is None else now
         with self._lock:
             if self.path is None:
@@ -186,23 +192,25 @@ class SessionStore:
                 while len(self._memory) > _MAX_SESSIONS:
                     self._memory.popitem(last=False)
                 return state
-            conn = self._db()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
-                state = self._fresh(row[0] if row else None, session_id, now)
-                if change(state) is False:
-                    conn.execute("ROLLBACK")
-                    return state
-                state.version += 1
-                state.updated = now
-                conn.execute("INSERT OR REPLACE INTO sessions (id, updated, state) VALUES (?, ?, ?)",
-                             (session_id, now, state.to_json()))
-                conn.execute("DELETE FROM sessions WHERE updated < ?", (now - self.ttl_s,))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            with storage_errors("sessions"):
+                conn = self._db()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    row = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
+                    state = self._fresh(row[0] if row else None, session_id, now)
+                    if change(state) is False:
+                        conn.execute("ROLLBACK")
+                        return state
+                    state.version += 1
+                    state.updated = now
+                    conn.execute("INSERT OR REPLACE INTO sessions (id, updated, state) VALUES (?, ?, ?)",
+                                 (session_id, now, state.to_json()))
+                    conn.execute("DELETE FROM sessions WHERE updated < ?", (now - self.ttl_s,))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
             return state
 
     def _fresh(self, raw: str | None, session_id: str, now: float) -> SessionState:

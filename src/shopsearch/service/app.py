@@ -17,7 +17,12 @@ from shopsearch.index.wal import StaleVersionError
 from shopsearch.rank.events import EventLog
 from shopsearch.service.errors import ApiError, error_response, install_handlers
 from shopsearch.service.metrics import Gauge, Metrics
-from shopsearch.service.middleware import BodyLimitMiddleware, MetricsMiddleware, SecurityHeadersMiddleware
+from shopsearch.service.middleware import (
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    SecurityHeadersMiddleware,
+    UnhandledErrorMiddleware,
+)
 from shopsearch.service.routers import feedback, images, ops, products, search, sessions, ui
 from shopsearch.service.settings import Settings
 from shopsearch.service.state import ServiceState
@@ -123,6 +128,7 @@ def create_app(settings: Settings, engine: Any = None) -> FastAPI:
     app.add_exception_handler(StaleVersionError, _stale_version)
     for module in (search, products, feedback, sessions, images, ops, ui):
         app.include_router(module.router)
+    app.add_middleware(UnhandledErrorMiddleware)  # innermost: inside the body limit and the metrics
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     if settings.cors_origins:  # closed by default: no CORS headers at all, so browsers allow same-origin only
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,

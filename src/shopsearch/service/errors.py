@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shopsearch.storage import StorageError
+
 logger = logging.getLogger(__name__)
 
 
@@ -101,6 +103,13 @@ def install_handlers(app: FastAPI) -> None:
         field = "body" if exc.status_code in (400, 413) else None
         return JSONResponse(error_body(exc.status_code, field, reason), exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(StorageError)
+    async def _storage(_: Request, exc: StorageError) -> JSONResponse:
+        """Nothing was stored: 507 when the disk is full, 503 for another storage failure;
+        either way retryable, and the client is told when to try again."""
+        status = 507 if exc.disk_full else 503
+        return JSONResponse(error_body(status, "storage", str(exc)), status, headers={"Retry-After": "30"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

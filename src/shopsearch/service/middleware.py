@@ -1,8 +1,10 @@
-"""ASGI middleware: request-body size limit, security headers and request metrics."""
+"""ASGI middleware: request-body size limit, security headers, request metrics, and a last
+resort for unforeseen errors."""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -11,6 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopsearch.service.errors import error_body
 from shopsearch.service.metrics import Metrics
+
+logger = logging.getLogger(__name__)
 
 
 class BodyTooLarge(HTTPException):
@@ -131,3 +135,34 @@ class MetricsMiddleware:
             method = scope.get("method", "")
             self.metrics.requests.inc(route=path, method=method, status=str(status))
             self.metrics.latency.observe(time.perf_counter() - t0, route=path, method=method)
+
+
+class UnhandledErrorMiddleware:
+    """Answers an exception that no handler took with the JSON 500 (and logs it) instead of
+    letting it reach the server: uncaught, the server closes the connection and the client's
+    next request on it is reset. HTTP errors (a body over the limit) pass on to their handlers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except HTTPException:
+            raise
+        except Exception:
+            if started:  # too late for another answer; the server closes this connection
+                raise
+            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            await _send_json(send, 500, error_body(500, None, "internal error; the server log has details"))

@@ -165,7 +165,9 @@ class SessionOut(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(
+        description="'degraded': searches are answered but something cannot be stored (see problems)")
+    problems: list[str] = Field(default_factory=list, description="what is degraded, in words")
     products: int
     signals: list[str]
     version: str

@@ -47,6 +47,8 @@ class Settings:
     ranker_dir: Path | None = None  # models from `shopsearch train-ranker` (cf/, graph/, ltr/)
     rank_config: Path | None = None  # TOML/JSON RankConfig (weights, stock policy, boost rules)
     log_impressions: bool = True  # log shown results as impression events when a user or session is known
+    min_free_bytes: int = 64 * MiB  # /health says degraded when the index or data folder has less free space
+    header_timeout_s: float = 10.0  # a connection that has not sent a request's headers by then is closed
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index_dir", Path(self.index_dir))
@@ -60,8 +62,11 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Settings.{name} must be a positive integer, got {value!r}")
-        if not self.max_audio_seconds > 0:
-            raise ValueError(f"Settings.max_audio_seconds must be > 0, got {self.max_audio_seconds!r}")
+        for name in ("max_audio_seconds", "header_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"Settings.{name} must be > 0, got {getattr(self, name)!r}")
+        if isinstance(self.min_free_bytes, bool) or not isinstance(self.min_free_bytes, int) or self.min_free_bytes < 0:
+            raise ValueError(f"Settings.min_free_bytes must be an integer >= 0, got {self.min_free_bytes!r}")
         if self.api_key is not None and len(self.api_key) < 8:
             raise ValueError("Settings.api_key must be at least 8 characters")
 
@@ -93,7 +98,7 @@ class Settings:
                 values[f.name] = tuple(o.strip() for o in raw.split(",") if o.strip())
             elif f.name in ("voice", "warmup", "rank", "log_impressions"):
                 values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
-            elif f.name == "max_audio_seconds":
+            elif f.name in ("max_audio_seconds", "header_timeout_s"):
                 values[f.name] = float(raw)
             else:
                 values[f.name] = int(raw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import json
 import logging
@@ -19,10 +20,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from shopsearch.preprocess.image import ImageError, load_image
+from shopsearch.rank.events import EventLog
 from shopsearch.retrieve.filters import FilterError
 from shopsearch.service.errors import ApiError, from_validation
 from shopsearch.service.schemas import SearchRequest, SearchResponse, SuggestResponse
 from shopsearch.service.state import ServiceState, get_state
+from shopsearch.storage import StorageError
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["search"])
@@ -64,13 +67,22 @@ def _json_object(raw: bytes) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ApiError(400, "body", f"not valid UTF-8 (byte {exc.start})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, "body", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    data = parse_json(text, "body", 400)
     if not isinstance(data, dict):
         raise ApiError(422, "body", f"expected a JSON object, got {type(data).__name__}")
     return data
+
+
+def parse_json(text: str, field: str, status: int) -> Any:
+    """``json.loads`` with every way it can fail answered as ``status`` naming ``field``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ApiError(status, field, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise ApiError(status, field, "invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # an integer literal over Python's digit limit
+        raise ApiError(status, field, f"invalid JSON: {exc}") from None
 
 
 async def _read_upload(upload: UploadFile, field: str, limit: int) -> bytes:
@@ -101,10 +113,7 @@ async def _form(request: Request, state: ServiceState) -> tuple[dict[str, Any], 
             elif key == "filter":
                 filter_strings.append(value)
             elif key == "filters":
-                try:
-                    data["filters"] = json.loads(value) if value.strip() else None
-                except json.JSONDecodeError as exc:
-                    raise ApiError(422, "filters", f"not valid JSON: {exc.msg}") from None
+                data["filters"] = parse_json(value, "filters", 422) if value.strip() else None
             elif key in _FORM_FIELDS:
                 if key in data:
                     raise ApiError(422, key, "given more than once")
@@ -277,8 +286,14 @@ async def search(request: Request, background: BackgroundTasks) -> dict[str, Any
         impressions = [{"event": "impression", "product_id": h.product_id, "user_id": user_id,
                         "session_id": req.session_id, "query": text[:500] or None, "position": offset + i}
                        for i, h in enumerate(result.hits)]
-        background.add_task(state.feedback.append, impressions)  # after the response is sent
+        background.add_task(_log_impressions, state.feedback, impressions)  # after the response is sent
     return body
+
+
+def _log_impressions(log: EventLog, impressions: list[dict[str, Any]]) -> None:
+    """On a full disk these impressions are lost (noted for ``/health``); the search is not."""
+    with contextlib.suppress(StorageError):
+        log.append(impressions)
 
 
 @router.get("/suggest", response_model=SuggestResponse, summary="Autocomplete a query prefix")
