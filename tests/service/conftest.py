@@ -81,13 +81,15 @@ def client(read_engine, tmp_path_factory: pytest.TempPathFactory):  # type: igno
 
 
 class LiveServer:
-    def __init__(self, app: object) -> None:
+    def __init__(self, app: object, **config: object) -> None:
+        """``config``: more ``uvicorn.Config`` options (``http=`` a protocol factory...)."""
         import uvicorn
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    **config))  # type: ignore[arg-type]
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property

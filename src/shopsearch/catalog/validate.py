@@ -42,6 +42,13 @@ NESTED_ATTRIBUTES_COLUMN: Final[str] = "attributes"
 SEARCHABLE_FIELD: Final[str] = "title/description/images"
 ROW_FIELD: Final[str] = "row"
 _TEXT_FIELDS: Final[tuple[str, ...]] = ("title", "description", "brand", "currency")
+# Longest accepted values, in characters. Longer values are rejected with the field named: a
+# 10 MB title would stall every stage after it (tokenising, embedding, the page).
+MAX_CHARS: Final[dict[str, int]] = {"id": 128, "title": 1_000, "description": 20_000, "brand": 200,
+                                    "currency": 16}
+MAX_CATEGORY_CHARS: Final[int] = 200  # one level of the category path
+MAX_ATTRIBUTE_NAME_CHARS: Final[int] = 200
+MAX_ATTRIBUTE_CHARS: Final[int] = 1_000  # one attribute value
 
 
 @dataclass
@@ -213,6 +220,8 @@ def validate_row(
     out["attributes"] = attributes
     out["extra"] = extra
 
+    problems.extend(_length_problems(out))
+
     # presence rules -------------------------------------------------------------------------
     failed = {p[0] for p in problems}
     for name in mapping.required:
@@ -248,6 +257,30 @@ def validate_row(
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def _too_long(value: str, limit: int) -> str:
+    return f"longer than {limit:,} characters ({len(value):,})"
+
+
+def _length_problems(out: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
+    """(field, reason, value) for every value over its length limit."""
+    problems: list[tuple[str, str, Any]] = []
+    for name, limit in MAX_CHARS.items():
+        value = out.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            problems.append((name, _too_long(value, limit), value))
+    for level in out.get("category", ()):
+        if len(level) > MAX_CATEGORY_CHARS:
+            problems.append(("category", _too_long(level, MAX_CATEGORY_CHARS), level))
+    for key, value in out.get("attributes", {}).items():
+        if len(key) > MAX_ATTRIBUTE_NAME_CHARS:
+            problems.append((f"attributes.{key[:40]}...", f"attribute name {_too_long(key, MAX_ATTRIBUTE_NAME_CHARS)}",
+                             key))
+        elif isinstance(value, str) and len(value) > MAX_ATTRIBUTE_CHARS:
+            problems.append((f"attributes.{key}", _too_long(value, MAX_ATTRIBUTE_CHARS), value))
+    return problems
+
 
 
 def _first_present(

@@ -4,12 +4,19 @@ Every vocabulary word is indexed by the strings obtained by deleting up to ``max
 letters; a query word's own deletions meet those of the words within that edit distance,
 and the candidates are then checked with a true edit distance. Among equally close words
 the most frequent one (highest document frequency) wins.
+
+Work is bounded per word: words longer than :data:`MAX_WORD_LETTERS` are neither indexed nor
+corrected (a word has ~n^2/2 two-letter deletions; a 1,000-letter "word" in a title would
+cost a minute and gigabytes), so any token costs microseconds here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from itertools import combinations
+from typing import Final
+
+MAX_WORD_LETTERS: Final[int] = 30  # longer words are not typo-corrected (no shopper word is this long)
 
 
 def _deletes(word: str, max_edits: int) -> set[str]:
@@ -35,13 +42,16 @@ def edit_distance(a: str, b: str) -> int:
 
 
 def allowed_edits(word: str) -> int:
-    """How many typos a word of this length may carry: 0 below 4 letters, 1 up to 7, then 2."""
-    return 0 if len(word) < 4 else 1 if len(word) < 8 else 2
+    """How many typos a word of this length may carry: 0 below 4 letters, 1 up to 7, then 2,
+    and 0 above :data:`MAX_WORD_LETTERS`."""
+    n = len(word)
+    return 0 if n < 4 or n > MAX_WORD_LETTERS else 1 if n < 8 else 2
 
 
 class SpellCorrector:
     def __init__(self, frequencies: Mapping[str, int]) -> None:
-        self.frequencies = {w: f for w, f in frequencies.items() if w.isascii() and w.isalpha()}
+        self.frequencies = {w: f for w, f in frequencies.items()
+                            if w.isascii() and w.isalpha() and len(w) <= MAX_WORD_LETTERS}
         self._index: dict[str, list[str]] = {}
         for word in self.frequencies:
             for d in _deletes(word, allowed_edits(word)):
@@ -52,7 +62,7 @@ class SpellCorrector:
 
         Known words, short words, and words with digits or non-Latin letters are not corrected.
         """
-        if word in self.frequencies or not (word.isascii() and word.isalpha()):
+        if len(word) > MAX_WORD_LETTERS or word in self.frequencies or not (word.isascii() and word.isalpha()):
             return None
         budget = allowed_edits(word)
         if budget == 0:

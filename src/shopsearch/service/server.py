@@ -26,11 +26,14 @@ def run(index_dir: Any, host: str = "127.0.0.1", port: int = 8000, workers: int 
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     config = Settings(index_dir=index_dir, **settings)
+    from shopsearch.service.protocol import head_timeout_protocol
+
+    http = head_timeout_protocol(config.header_timeout_s)
     print(f"shopsearch serving {config.index_dir} at http://{host}:{port}/", flush=True)
     if workers == 1:
         from shopsearch.service.app import create_app
 
-        uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_app(config), host=host, port=port, log_level=log_level, http=http)
         return
     if importlib.util.find_spec("uvloop") is None:
         # uvicorn's own socket for several workers is created without IPPROTO_TCP, so asyncio
@@ -39,4 +42,4 @@ def run(index_dir: Any, host: str = "127.0.0.1", port: int = 8000, workers: int 
                        'run: pip install "uvicorn[standard]"', workers)
     os.environ.update(config.to_env())
     uvicorn.run("shopsearch.service.app:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level=log_level)
+                workers=workers, log_level=log_level, http=http)
