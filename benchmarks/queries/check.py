@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import importlib.util
 import itertools
 import json
 import os
@@ -60,14 +61,40 @@ MIN_COUNTS = {
 FIELDS = ("gender", "master_category", "sub_category", "article_type", "base_colour", "season", "usage")
 PHENOMENA = {
     # wording
-    "synonym", "slang", "us_english", "uk_english", "indian_english", "split_compound",
-    "hyphenated", "joined", "plural", "singular", "typo", "word_order", "casing",
-    "possessive", "abbreviation",
+    "synonym",
+    "slang",
+    "us_english",
+    "uk_english",
+    "indian_english",
+    "split_compound",
+    "hyphenated",
+    "joined",
+    "plural",
+    "singular",
+    "typo",
+    "word_order",
+    "casing",
+    "possessive",
+    "abbreviation",
     # what the query asks for
-    "gender_phrase", "kids", "occasion", "weather", "material_word", "style_word",
-    "colour_shade", "subtype", "broad_type", "catalogue_gap", "brand", "plain",
+    "gender_phrase",
+    "kids",
+    "occasion",
+    "weather",
+    "material_word",
+    "style_word",
+    "colour_shade",
+    "subtype",
+    "broad_type",
+    "catalogue_gap",
+    "brand",
+    "plain",
     # Chinese
-    "zh_brand", "mixed_script", "zh_spacing", "zh_colloquial", "zh_synonym",
+    "zh_brand",
+    "mixed_script",
+    "zh_spacing",
+    "zh_colloquial",
+    "zh_synonym",
 }
 MIN_RELEVANT = 3
 MIN_BRAND_TITLES = 20
@@ -110,12 +137,64 @@ def facet_phrases(rows: list[dict]) -> set[str]:
         for f in FIELDS:
             if r.get(f):
                 out.add(norm(r[f]))
-        out.update(norm(p) for p in (
-            f"{c} {a}", f"{g} {c} {a}", f"{a} for {g}", f"{c} {a} for {g}", f"{g} {a}",
-            f"{se} {u} {a}", f"{u} {a}", f"{se} {a}", f"{u} {a} for {g}", f"{g} {u} {a}",
-            f"{c} {a} {g}", f"{a} {g}", f"{c} {s}",
-        ))
+        out.update(
+            norm(p)
+            for p in (
+                f"{c} {a}",
+                f"{g} {c} {a}",
+                f"{a} for {g}",
+                f"{c} {a} for {g}",
+                f"{g} {a}",
+                f"{se} {u} {a}",
+                f"{u} {a}",
+                f"{se} {a}",
+                f"{u} {a} for {g}",
+                f"{g} {u} {a}",
+                f"{c} {a} {g}",
+                f"{a} {g}",
+                f"{c} {s}",
+            )
+        )
     return out
+
+
+def zh_facet_phrases(rows: list[dict]) -> tuple[set[str], str]:
+    """The Chinese counterparts: the same shapes rendered through the project's benchmark
+    translation table ``benchmarks/_zh_queries.py`` (gender, season, usage, colour, type, joined
+    without spaces), so a natural Chinese query never equals a templated one. Skipped, with a
+    note, when that file is absent."""
+    path = ROOT / "benchmarks" / "_zh_queries.py"
+    if not path.is_file():
+        return set(), f"note: {path} not found; Chinese facet-phrase check skipped"
+    spec = importlib.util.spec_from_file_location("_zh_queries_for_check", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    table, order = mod.ZH, mod.ORDER
+    shapes = [
+        ("article_type",),
+        ("sub_category",),
+        ("gender",),
+        ("base_colour",),
+        ("usage",),
+        ("season",),
+        ("base_colour", "article_type"),
+        ("gender", "article_type"),
+        ("gender", "base_colour", "article_type"),
+        ("usage", "article_type"),
+        ("season", "article_type"),
+        ("season", "usage", "article_type"),
+        ("gender", "usage", "article_type"),
+        ("base_colour", "sub_category"),
+        ("gender", "sub_category"),
+        ("gender", "season", "usage", "article_type"),
+    ]
+    out: set[str] = set()
+    for r in rows:
+        for shape in shapes:
+            parts = [table.get(f, {}).get(r.get(f)) for f in order if f in shape]
+            if parts and all(parts):
+                out.add(squash("".join(parts)))
+    return out, f"Chinese facet phrases from {path.relative_to(ROOT)}: {len(out)}"
 
 
 def main() -> int:
@@ -129,6 +208,7 @@ def main() -> int:
     titles = {norm(r["title"]) for r in rows}
     phrases = facet_phrases(rows)
     folded_titles = [r["title"].casefold() for r in rows]
+    zh_phrases, zh_note = zh_facet_phrases(rows)
 
     errors: list[str] = []
     seen_qid: dict[str, str] = {}
@@ -174,15 +254,20 @@ def main() -> int:
                 errors.append(f"{where}: equals a catalogue title")
             if norm(text) in phrases:
                 errors.append(f"{where}: equals a facet-value phrase")
+            if lang == "zh" and squash(text) in zh_phrases:
+                errors.append(f"{where}: equals a templated Chinese facet phrase (benchmarks/_zh_queries.py)")
             key = squash(text)
             if key in seen_query:
                 other, other_split = seen_query[key]
                 kind = "test and validation" if other_split != split else "twice"
                 errors.append(f"{where}: same string {kind} (also in {other})")
             seen_query[key] = (name, split)
-            if not (isinstance(tags, list) and tags and all(t in PHENOMENA for t in tags)):
-                errors.append(f"{where}: phenomena must be a non-empty list from the vocabulary "
-                              f"(unknown: {[t for t in tags if t not in PHENOMENA] if isinstance(tags, list) else tags})")
+            if not (isinstance(tags, list) and tags and all(isinstance(t, str) for t in tags)):
+                errors.append(f"{where}: phenomena must be a non-empty list of strings")
+                continue
+            unknown = [t for t in tags if t not in PHENOMENA]
+            if unknown:
+                errors.append(f"{where}: phenomena not in the vocabulary: {unknown}")
             if len(set(tags)) != len(tags):
                 errors.append(f"{where}: repeated phenomenon tag")
             if not (isinstance(match, dict) and match):
@@ -223,7 +308,8 @@ def main() -> int:
             if bad:
                 continue
             n = sum(
-                1 for r, t in zip(rows, folded_titles)
+                1
+                for r, t in zip(rows, folded_titles)
                 if all(r.get(f) in vals for f, vals in match.items()) and (rx is None or rx.match(t))
             )
             if n < MIN_RELEVANT:
@@ -231,7 +317,8 @@ def main() -> int:
             items.append((q, n))
         per_file[name] = items
 
-    print(f"catalogue: {products} ({len(rows)} products)\n")
+    print(f"catalogue: {products} ({len(rows)} products)")
+    print(zh_note + "\n")
     print(f"{'file':<22}{'queries':>8}{'brand':>7}{'min rel':>9}{'median':>8}{'max':>7}")
     for name, items in per_file.items():
         counts = [n for _, n in items]
@@ -241,7 +328,9 @@ def main() -> int:
         if len(items) < MIN_COUNTS[name]:
             errors.append(f"{name}: {len(items)} queries (< {MIN_COUNTS[name]})")
     print("\nphenomena (queries tagged) per file:")
-    tag_counts = {name: collections.Counter(t for q, _ in items for t in q["phenomena"]) for name, items in per_file.items()}
+    tag_counts = {
+        name: collections.Counter(t for q, _ in items for t in q["phenomena"]) for name, items in per_file.items()
+    }
     all_tags = sorted(set(itertools.chain.from_iterable(tag_counts.values())))
     short = [n.split(".")[0] for n in per_file]
     print(f"{'tag':<16}" + "".join(f"{s:>14}" for s in short))
