@@ -50,6 +50,8 @@ class SoakResult:
     rss: list[tuple[float, int]] = field(default_factory=list)  # (t seconds, bytes)
     load: list[tuple[float, float]] = field(default_factory=list)  # (t seconds, 1-min load average)
     late_starts: int = 0  # requests started > 1 s after their slot (the client could not keep up)
+    updates_checked: int = 0  # products whose last acknowledged write was checked after the run
+    updates_lost: list[str] = field(default_factory=list)  # ... and found missing after a reload
 
     def rss_growth_after(self, warmup_s: float, window_s: float = 60.0) -> tuple[int, int, int]:
         """(median RSS in the first ``window_s`` after the warm-up, median RSS in the last
@@ -68,7 +70,8 @@ class SoakResult:
     def to_dict(self) -> dict[str, Any]:
         return {"config": self.config, "requests": self.requests, "errors": self.errors,
                 "error_samples": self.error_samples[:20], "by_kind": self.by_kind, "windows": self.windows,
-                "rss": self.rss, "load": self.load, "late_starts": self.late_starts}
+                "rss": self.rss, "load": self.load, "late_starts": self.late_starts,
+                "updates_checked": self.updates_checked, "updates_lost": self.updates_lost}
 
 
 def rss_bytes(pid: int) -> int:
@@ -118,29 +121,35 @@ def run_soak(index_dir: Path, images: list[Path], product_ids: list[str], cfg: S
     stop = threading.Event()
     new_ids: list[str] = []
 
-    def request(kind: str, n: int) -> tuple[int, str]:
+    # acknowledged writes: (start, end, product id, expected fields or None for deleted)
+    writes: list[tuple[float, float, str, dict[str, Any] | None]] = []
+
+    def request(kind: str, n: int) -> tuple[int, str, str | None, dict[str, Any] | None]:
         if kind == "text":
             body = json.dumps({"text": rng.choice(TEXT_QUERIES), "k": 10}).encode()
-            return _send("POST", f"{base}/v1/search", body, "application/json")
+            return (*_send("POST", f"{base}/v1/search", body, "application/json"), None, None)
         if kind == "image":
             name, data = rng.choice(photos)
             body, ctype = _multipart({"k": "10"}, {"image": (name, data, "image/png")})
-            return _send("POST", f"{base}/v1/search", body, ctype)
+            return (*_send("POST", f"{base}/v1/search", body, ctype), None, None)
         r = rng.random()
         if r < 0.5:  # metadata change of an existing product
             pid = rng.choice(product_ids)
-            body = json.dumps({"price": round(rng.uniform(1, 900), 2), "stock": rng.randint(0, 50)}).encode()
-            return _send("PATCH", f"{base}/v1/products/{pid}", body, "application/json", key=True)
+            change = {"price": round(rng.uniform(1, 900), 2), "stock": rng.randint(0, 50)}
+            status, text = _send("PATCH", f"{base}/v1/products/{pid}", json.dumps(change).encode(),
+                                 "application/json", key=True)
+            return status, text, pid, change
         if r < 0.8 or not new_ids:  # a new product (re-embedded text), later deleted
             pid = f"soak-{n}"
             with lock:
                 new_ids.append(pid)
             row = {"id": pid, "title": f"{rng.choice(TEXT_QUERIES)} soak item {n}", "price": 10.0}
-            return _send("POST", f"{base}/v1/products:batch", json.dumps({"upsert": [row]}).encode(),
-                         "application/json", key=True)
+            status, text = _send("POST", f"{base}/v1/products:batch", json.dumps({"upsert": [row]}).encode(),
+                                 "application/json", key=True)
+            return status, text, pid, {"title": row["title"], "price": 10.0}
         with lock:
             pid = new_ids.pop(0)
-        return _send("DELETE", f"{base}/v1/products/{pid}", None, None, key=True)
+        return (*_send("DELETE", f"{base}/v1/products/{pid}", None, None, key=True), pid, None)
 
     def one(kind: str, n: int, slot: float, t0: float) -> None:
         start = time.monotonic()
@@ -148,11 +157,13 @@ def run_soak(index_dir: Path, images: list[Path], product_ids: list[str], cfg: S
             with lock:
                 result.late_starts += 1
         try:
-            status, text = request(kind, n)
+            status, text, pid, expect = request(kind, n)
         except OSError as exc:
-            status, text = 0, repr(exc)
+            status, text, pid, expect = 0, repr(exc), None, None
         latency = time.monotonic() - start
         with lock:
+            if pid is not None and status == 200:
+                writes.append((start, time.monotonic(), pid, expect))
             result.requests += 1
             result.by_kind[kind] = result.by_kind.get(kind, 0) + 1
             samples.append((start - t0, latency))
@@ -191,7 +202,36 @@ def run_soak(index_dir: Path, images: list[Path], product_ids: list[str], cfg: S
         proc.terminate()
         proc.wait(timeout=30)
     result.windows = windows(samples, cfg.window_s)
+    result.updates_checked, result.updates_lost = check_writes(index_dir, writes)
     return result
+
+
+def check_writes(index_dir: Path, writes: list[tuple[float, float, str, dict[str, Any] | None]]
+                 ) -> tuple[int, list[str]]:
+    """Reload the index and check, per product, its last acknowledged write (skipped when
+    another acknowledged write to it overlapped in time: then their order is not known).
+    Returns (products checked, product ids whose acknowledged state is missing)."""
+    import shopsearch
+
+    engine = shopsearch.load(index_dir)
+    by_id: dict[str, list[tuple[float, float, dict[str, Any] | None]]] = {}
+    for start, end, pid, expect in writes:
+        by_id.setdefault(pid, []).append((start, end, expect))
+    checked, lost = 0, []
+    for pid, ws in by_id.items():
+        ws.sort(key=lambda w: w[0])
+        last = ws[-1]
+        if any(w[1] > last[0] for w in ws[:-1]):  # overlaps the last one
+            continue
+        checked += 1
+        product = engine.product(pid)
+        if last[2] is None:
+            ok = product is None
+        else:
+            ok = product is not None and all(getattr(product, k) == v for k, v in last[2].items())
+        if not ok:
+            lost.append(pid)
+    return checked, lost
 
 
 def windows(samples: list[tuple[float, float]], width: float) -> list[dict[str, float]]:

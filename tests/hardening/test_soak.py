@@ -1,5 +1,6 @@
 """A 60 s soak on a real server subprocess: mixed text searches, image searches and updates at
-a steady rate; zero errors and flat memory. The 10-minute version is benchmarks/soak.py."""
+a steady rate; zero errors, flat memory, and every acknowledged update still there when the
+index is loaded again afterwards. The 10-minute version is benchmarks/soak.py."""
 
 from __future__ import annotations
 
@@ -32,3 +33,4 @@ def test_soak_zero_errors_flat_memory(tiny_index: Path, tmp_path: Path) -> None:
     _, _, growth = result.rss_growth_after(WARMUP, window_s=10.0)
     assert growth <= RSS_BOUND, f"server RSS grew {growth / 2**20:.1f} MiB after the warm-up: {result.rss}"
     assert all(w["p99_ms"] < 5000 for w in result.windows), result.windows
+    assert result.updates_checked >= 10 and not result.updates_lost, (result.updates_checked, result.updates_lost)
