@@ -48,7 +48,7 @@ MAX_CHARS: Final[dict[str, int]] = {"id": 128, "title": 1_000, "description": 20
                                     "currency": 16}
 MAX_CATEGORY_CHARS: Final[int] = 200  # one level of the category path
 MAX_ATTRIBUTE_NAME_CHARS: Final[int] = 200
-MAX_ATTRIBUTE_CHARS: Final[int] = 1_000  # one attribute value
+MAX_ATTRIBUTE_CHARS: Final[int] = 20_000  # one attribute value (real catalogues keep ingredient lists here)
 
 
 @dataclass
