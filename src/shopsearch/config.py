@@ -134,6 +134,10 @@ class SearchConfig:
     # group title / attributes / description, default 1)
     aggregation: Literal["max", "mean"] = "max"
     field_weights: dict[str, float] = field(default_factory=dict)
+    # shoppers' words: the English shopper lexicon and what the titles teach, brands learned from
+    # titles, typo correction in the parser, and product type first. False reads queries in the
+    # catalogue's own words only (the behaviour before; kept for comparison)
+    shopper_words: bool = True
 
     def __post_init__(self) -> None:
         if self.candidates < 1:

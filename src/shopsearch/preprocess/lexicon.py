@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 LEXICON_RESOURCE = "lexicon_zh_en.tsv"
 KINDS: frozenset[str] = frozenset(
-    {"colour", "product", "gender", "season", "usage", "material", "pattern", "style", "fit", "stop"}
+    {"colour", "product", "gender", "season", "usage", "material", "pattern", "style", "fit", "brand", "stop"}
 )
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _SPACES = re.compile(r"\s+")

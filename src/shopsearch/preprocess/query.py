@@ -3,10 +3,17 @@
 "black formal shoes for men under 200" and "男士黑色正装鞋 200元以下" both parse into
 ``base_colour=Black``, ``article_type=Formal Shoes``, ``gender=Men`` and ``price<=200``.
 Attribute values come from the catalog itself (any low-cardinality text attribute, brands), so
-the parser follows the shop's own vocabulary; Chinese is first mapped onto English terms with
-the bilingual lexicon; synonyms (mens, ladies, 男款...) fold onto catalog values. Words that
-match nothing pass through untouched. The parse is returned with results so a UI can show
-each constraint as a removable chip.
+the parser follows the shop's own vocabulary. Chinese is first mapped onto English terms with
+the bilingual lexicon; shoppers' English ("sneakers for her", "gray joggers", "t shirt") is
+mapped onto catalogue terms with the shopper lexicon and the expansion learned from the
+catalogue's titles (:mod:`shopsearch.preprocess.shopper`); an unknown word within one or two
+typos of a known one is corrected ("whte skrit" -> "white skirt", reported in
+``ParsedQuery.corrections``). Words that match nothing pass through untouched.
+
+A constraint of kind ``"type"`` names what the shopper wants (T-shirts, sneakers): the engine
+ranks every matching product of that type above products of other types that only share a
+colour or a season. The parse is returned with results so a UI can show each constraint as a
+removable chip and "showing results for" after a correction.
 """
 
 from __future__ import annotations
@@ -18,7 +25,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from shopsearch.preprocess.lexicon import Lexicon, default_lexicon
-from shopsearch.preprocess.text import SYNONYMS, fold_plural, normalize
+from shopsearch.preprocess.shopper import ShopperLexicon, ShopperTerm, default_shopper_lexicon, word_keys
+from shopsearch.preprocess.spelling import SpellCorrector
+from shopsearch.preprocess.text import STOPWORDS, SYNONYMS, fold_plural, normalize
 
 PriceOp = Literal["le", "ge", "range"]
 
@@ -51,6 +60,7 @@ class Constraint:
     text: str
     confidence: float
     values: tuple[str, ...] = ()
+    kind: str = ""  # "type" when it names the product type; else the lexicon kind or ""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -74,16 +84,33 @@ class Constraint:
 @dataclass(frozen=True)
 class ParsedQuery:
     original: str
-    normalized: str  # Chinese terms mapped to English; what the English-side signals search
+    normalized: str  # in the catalogue's words (Chinese and shopper English mapped); what the signals search
     constraints: tuple[Constraint, ...] = field(default_factory=tuple)
+    corrections: tuple[tuple[str, str], ...] = ()  # (typed word, corrected word)
+
+    @property
+    def corrected(self) -> str | None:
+        """The query with its typos corrected ("showing results for ..."), or None."""
+        if not self.corrections:
+            return None
+        text = self.original
+        for wrong, right in self.corrections:
+            text = re.sub(rf"(?i)\b{re.escape(wrong)}\b", right, text)
+        return text
+
+    @property
+    def types(self) -> tuple[Constraint, ...]:
+        """The constraints naming the product type asked for."""
+        return tuple(c for c in self.constraints if c.kind == "type" and c.op == "eq")
 
     def to_dict(self) -> dict[str, Any]:
         return {"original": self.original, "normalized": self.normalized,
-                "constraints": [c.to_dict() for c in self.constraints]}
+                "constraints": [c.to_dict() for c in self.constraints],
+                "corrected": self.corrected, "corrections": [list(c) for c in self.corrections]}
 
 
 def _key(text: str) -> tuple[str, ...]:
-    words = re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", normalize(text))
+    words = re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", normalize(text).replace("'", "").replace("’", ""))
     out: list[str] = []
     for w in words:
         out.extend(fold_plural(p) for p in SYNONYMS.get(w, w).replace("-", "").split())
@@ -91,13 +118,23 @@ def _key(text: str) -> tuple[str, ...]:
 
 
 class QueryParser:
-    """Parses queries against a catalog vocabulary: ``{field: values}`` of text attributes."""
+    """Parses queries against a catalog vocabulary: ``{field: values}`` of text attributes.
+
+    ``shopper``: the English shopper lexicon (default: the packaged one), already extended
+    with learned entries when the caller has them. ``type_fields``: attribute fields that name
+    a product's type (default: the fields the shopper lexicon's product words resolve to).
+    ``known_words``: words with frequencies that are correct as typed (the catalogue's title
+    words), for typo correction.
+    """
 
     def __init__(
         self, vocabulary: Mapping[str, Iterable[str]], lexicon: Lexicon | None = None,
         cheap_price: float | None = None, expensive_price: float | None = None,
+        shopper: ShopperLexicon | None = None, type_fields: Iterable[str] | None = None,
+        known_words: Mapping[str, int] | None = None, correct_typos: bool = True,
     ) -> None:
         self.lexicon = lexicon if lexicon is not None else default_lexicon()
+        self.shopper = shopper if shopper is not None else default_shopper_lexicon()
         self.cheap_price = cheap_price
         self.expensive_price = expensive_price
         self._values: dict[tuple[str, ...], dict[str, str]] = {}
@@ -107,35 +144,113 @@ class QueryParser:
                 if key:
                     self._values.setdefault(key, {})[fld] = value
         self._max_len = max((len(k) for k in self._values), default=0)
+        if type_fields is None:
+            found: set[str] = set()
+            for e in self.shopper.entries:
+                if e.kind == "product":
+                    for term in e.terms:
+                        found.update(self._values.get(_key(term), {}))
+            type_fields = found
+        self.type_fields = frozenset(type_fields)
+        freq: dict[str, int] = dict(known_words or {})
+        for key in self._values:
+            for w in key:
+                freq[w] = freq.get(w, 0) + 1000  # the catalogue's facet words win ties
+        for w in self.shopper.words():
+            freq[w] = freq.get(w, 0) + 500
+        self._known = freq
+        self._speller = SpellCorrector(freq) if correct_typos else None
 
     def parse(self, text: str) -> ParsedQuery:
         normalized = self.lexicon.normalize_query(text)
-        lowered = normalize(normalized)
+        lowered = normalize(normalized).replace("'", "").replace("’", "")
         constraints: list[Constraint] = []
         lowered = self._parse_price(lowered, constraints)
         lowered = _NEGATION.sub(" _not_ ", lowered)
         words = re.findall(r"_not_|[a-z0-9]+(?:-[a-z0-9]+)*", lowered)
+        words, corrections = self._correct(words)
         keys = [("\x00",) if w == "_not_" else _key(w) for w in words]
+        shop_keys = [() if w == "_not_" else word_keys(w) for w in words]
+        out_words: list[str] = []  # the query in catalogue words
         i = 0
         while i < len(words):
-            match = None
-            for size in range(min(self._max_len, len(words) - i), 0, -1):
-                key = tuple(t for k in keys[i:i + size] for t in k)
-                if key in self._values:
-                    match = (size, self._values[key])
-                    break
-            if match is None:
+            if words[i] == "_not_":
                 i += 1
                 continue
-            size, by_field = match
-            fields = tuple(sorted(by_field))
-            values = tuple(by_field[f] for f in fields)
-            conf = 0.9 if len(fields) == 1 else 0.8
+            vocab = self._vocab_match(keys, i)
+            shop = self._shopper_match(shop_keys, i)
+            size = max(vocab[0] if vocab else 0, shop[0] if shop else 0)
+            if size == 0:
+                out_words.append(words[i])
+                i += 1
+                continue
+            by_field: dict[tuple[str, str], None] = {}
+            if vocab and vocab[0] == size:
+                by_field.update(dict.fromkeys(sorted(vocab[1].items())))
+            term = shop[1] if shop and shop[0] == size else None
             negated = i > 0 and words[i - 1] == "_not_"
-            span = ("not " if negated else "") + " ".join(words[i:i + size])
-            constraints.append(Constraint(fields, values[0], "ne" if negated else "eq", span, conf, values))
+            conf = 0.9
+            if term is not None:
+                for t in term.terms:
+                    by_field.update(dict.fromkeys(sorted(self._values.get(_key(t), {}).items())))
+                conf = term.confidence
+                if term.terms and not negated:  # what is not wanted is not searched for
+                    out_words.append(term.terms[0])
+            elif not negated:
+                out_words.extend(words[i:i + size])
+            if by_field:
+                pairs = list(by_field)
+                fields = tuple(f for f, _ in pairs)
+                values = tuple(v for _, v in pairs)
+                if len(set(fields)) > 1 and term is None:
+                    conf = 0.8
+                span = ("not " if negated else "") + " ".join(words[i:i + size])
+                is_type = (term is not None and term.kind == "product") or bool(self.type_fields & set(fields))
+                kind = "type" if is_type else (term.kind if term is not None else "")
+                constraints.append(Constraint(fields, values[0], "ne" if negated else "eq", span, conf, values,
+                                              kind))
             i += size
-        return ParsedQuery(text, normalized, tuple(_dedupe(constraints)))
+        rewritten = " ".join(out_words)
+        return ParsedQuery(text, rewritten if rewritten else normalized, tuple(_dedupe(constraints)),
+                           tuple(corrections))
+
+    def _vocab_match(self, keys: list[tuple[str, ...]], i: int) -> tuple[int, dict[str, str]] | None:
+        for size in range(min(self._max_len, len(keys) - i), 0, -1):
+            key = tuple(t for k in keys[i:i + size] for t in k)
+            if key in self._values:
+                return size, self._values[key]
+        return None
+
+    def _shopper_match(self, keys: list[tuple[str, ...]], i: int) -> tuple[int, ShopperTerm] | None:
+        for size in range(min(self.shopper.max_words, len(keys) - i), 0, -1):
+            window = keys[i:i + size]
+            if any(not k for k in window):
+                continue
+            term = self.shopper.get(tuple(t for k in window for t in k))
+            if term is None and size > 1:  # "t shirt" typed as separate words of a joined entry
+                term = self.shopper.get((fold_plural("".join(t for k in window for t in k)),))
+            if term is not None:
+                return size, term
+        return None
+
+    def _correct(self, words: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+        """Words within one or two typos of a known word, corrected (digits, short words and
+        words the catalogue or the lexicons know are left alone)."""
+        out, corrections = [], []
+        if self._speller is None:
+            return words, corrections
+        for w in words:
+            if w == "_not_" or w in STOPWORDS or not w.isalpha() or w in self._known \
+                    or fold_plural(w) in self._known or w in SYNONYMS:
+                out.append(w)
+                continue
+            fixed = self._speller.correct(w)
+            if fixed is not None and fixed != w:
+                corrections.append((w, fixed))
+                out.append(fixed)
+            else:
+                out.append(w)
+        return out, corrections
 
     def _parse_price(self, text: str, out: list[Constraint]) -> str:
         for pattern, op in _PRICE_PATTERNS:

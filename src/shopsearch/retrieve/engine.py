@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,10 @@ from shopsearch.index.manifest import (
     verify_checksums,
 )
 from shopsearch.index.store import STORE_NAME, read_products
+from shopsearch.preprocess.brands import Brands, learn_brands
 from shopsearch.preprocess.image import ImageInput, load_image
 from shopsearch.preprocess.query import ParsedQuery, QueryParser
+from shopsearch.preprocess.shopper import ShopperLexicon, default_shopper_lexicon, learn_expansions, word_keys
 from shopsearch.retrieve.constraints import constraint_mask, constraint_ranking
 from shopsearch.retrieve.facets import choose_facet_fields, facet_counts, price_buckets
 from shopsearch.retrieve.filters import Filter, FilterIndex, normalize_filters
@@ -59,6 +62,7 @@ SIGNALS: tuple[str, ...] = (
     "lexical", "text", "joint", "zeroshot", "image", "joint_image", "composed", "attributes",
 )
 _UNREGISTERED_ROLES = ("joint", "zeroshot")
+TYPE_FIRST_CONFIDENCE = 0.7  # a named product type at least this sure ranks its products first
 _DENSE_ROLES = ("text", "image", "joint", "zeroshot")  # model files or fallbacks, not registry encoders
 
 
@@ -72,14 +76,17 @@ class Engine(LiveUpdates):
         version_dir: Path | None = None,
     ) -> None:
         self.manifest = manifest
-        self.products = products
+        # Brands learned from the titles fill in products without a brand field, so brand is a
+        # facet, a filter and part of the query vocabulary (shopsearch.preprocess.brands).
+        self.brands: Brands = learn_brands(p.title for p in products) if config.shopper_words else Brands({})
+        self.products = [self.with_brand(p) for p in products]
         self.dense = dense
         self.lexical = lexical
         self.config = config
         self.path = path
         self.version_dir = version_dir
         self.alive = np.ones(len(products), dtype=bool)
-        self._positions = {p.id: i for i, p in enumerate(products)}
+        self._positions = {p.id: i for i, p in enumerate(self.products)}
         self._encoders: dict[str, Any] = dict(encoders or {})
         self._encoder_lock = threading.RLock()  # re-entrant: the joint model needs the image encoder
         self._query_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
@@ -142,6 +149,13 @@ class Engine(LiveUpdates):
                     ", ".join(sorted(dense)) + (", lexical" if lexical else ""))
         return engine
 
+    def with_brand(self, product: Product) -> Product:
+        """``product`` with its brand read from its title when it has none (and one is known)."""
+        if product.brand or not len(self.brands):
+            return product
+        brand = self.brands.of_title(product.title)
+        return replace(product, brand=brand) if brand else product
+
     # -- state derived from the product list, rebuilt lazily after updates ------------------
     def _invalidate(self) -> None:
         self._derived = {}
@@ -160,7 +174,7 @@ class Engine(LiveUpdates):
             elif name == "suggester":
                 value = Suggester(alive)
             elif name == "parser":
-                value = _make_parser(alive, self._get("facet_fields"))
+                value = _make_parser(alive, self._get("facet_fields"), self.config.shopper_words)
             else:  # pragma: no cover
                 raise KeyError(name)
             self._derived[name] = value
@@ -371,9 +385,10 @@ class Engine(LiveUpdates):
             allowed = self._allowed(filters)
             if plan is not None:
                 allowed = self._apply_plan(plan, allowed)
-            boost = None
+            boost = type_first = None
             if parsed is not None and parsed.constraints and mode != "off" and "attributes" in use:
                 fraction = constraint_ranking(parsed.constraints, self._get("filters"), self.alive)
+                type_first = self._type_mask(parsed) if self.config.shopper_words else None
                 if mode == "filter":
                     full = fraction >= 1.0 - 1e-9
                     allowed = full if allowed is None else allowed & full
@@ -391,7 +406,17 @@ class Engine(LiveUpdates):
             if not rankings:
                 raise ValueError(f"index {self.path} has no signal that can answer a text query")
             return self._fuse(rankings, k, offset, facets, weights, t0, boost, parsed, fusion,
-                              ctx=ctx, plan=plan, explain=explain, ranker=ranker)
+                              ctx=ctx, plan=plan, explain=explain, ranker=ranker, type_first=type_first)
+
+    def _type_mask(self, parsed: ParsedQuery) -> np.ndarray | None:
+        """Products of the type(s) the query names with confidence, or None when it names none."""
+        types = [c for c in parsed.types if c.confidence >= TYPE_FIRST_CONFIDENCE]
+        if not types:
+            return None
+        mask = np.zeros(len(self.products), dtype=bool)
+        for c in types:
+            mask |= constraint_mask(c, self._get("filters"))
+        return mask if mask.any() else None
 
     def similar(
         self, product_id: str, k: int = 10, filters: Filters = None, *, offset: int = 0,
@@ -499,7 +524,7 @@ class Engine(LiveUpdates):
         weights: Mapping[str, float] | None, t0: float, boost: np.ndarray | None = None,
         parsed: ParsedQuery | None = None, fusion: str | None = None, *,
         ctx: SearchContext | None = None, plan: QueryPlan | None = None, explain: bool = False,
-        ranker: Reranker | None = None,
+        ranker: Reranker | None = None, type_first: np.ndarray | None = None,
     ) -> SearchResult:
         w = dict(self.config.weights)
         w.update(weights or {})
@@ -515,6 +540,10 @@ class Engine(LiveUpdates):
         traces: dict[int, dict[str, Any]] = {}
         if ranker is not None and fused:
             fused, traces = self._rerank(ranker, fused, parsed, ctx or SearchContext(), plan, boost, explain)
+        if type_first is not None:
+            # Product type first: every product of the type the query names ranks above products
+            # of other types that only share a colour, a season or a word (order kept within each).
+            fused = [x for x in fused if type_first[x[0]]] + [x for x in fused if not type_first[x[0]]]
         page = fused[offset:offset + k]
         hits = [Hit(self.products[p].id, s, self.products[p], d, traces.get(p) if explain else None)
                 for p, s, d in page]
@@ -556,8 +585,11 @@ def _dense_params(manifest: Manifest) -> DenseParams:
                        kind=str(manifest.settings.get("dense_index", "auto")))
 
 
-def _make_parser(products: Sequence[Product], facet_fields: Sequence[str]) -> QueryParser:
-    """A query parser over the catalog's own vocabulary (facet attributes and brands)."""
+def _make_parser(products: Sequence[Product], facet_fields: Sequence[str], shopper_words: bool = True) -> QueryParser:
+    """A query parser over the catalog's own vocabulary (facet attributes and brands), the
+    shopper lexicon extended with what the catalogue's titles teach (``learn_expansions``),
+    and the titles' words as the words typo correction leaves alone (without
+    ``shopper_words``: the catalogue's own words only)."""
     vocabulary: dict[str, set[str]] = {}
     for p in products:
         for f in facet_fields:
@@ -568,7 +600,18 @@ def _make_parser(products: Sequence[Product], facet_fields: Sequence[str]) -> Qu
     prices = np.array([p.price for p in products if p.price is not None], dtype=float)
     cheap = float(np.quantile(prices, 0.25)) if prices.size else None
     expensive = float(np.quantile(prices, 0.9)) if prices.size else None
-    return QueryParser(vocabulary, cheap_price=cheap, expensive_price=expensive)
+    if not shopper_words:
+        return QueryParser(vocabulary, cheap_price=cheap, expensive_price=expensive, shopper=ShopperLexicon([]),
+                           known_words=None, correct_typos=False)
+    shopper = default_shopper_lexicon()
+    attribute_fields = [f for f in facet_fields if f in vocabulary and f != "brand"]
+    known = {w for values in vocabulary.values() for v in values for w in word_keys(v)} | shopper.words()
+    learned = learn_expansions([p.title for p in products],
+                               {f: [p.attributes.get(f) if isinstance(p.attributes.get(f), str) else None
+                                    for p in products] for f in attribute_fields}, known=known)
+    title_words = Counter(w for p in products for w in set(word_keys(p.title)))
+    return QueryParser(vocabulary, cheap_price=cheap, expensive_price=expensive, shopper=shopper.extended(learned),
+                       known_words=title_words)
 
 
 def _check_page(k: int, offset: int) -> None:

@@ -143,7 +143,7 @@ class LiveUpdates:
         return len(known)
 
     def _apply_upsert(self: Engine, record: dict[str, Any]) -> None:
-        products = [Product.from_dict(d) for d in record["products"]]
+        products = [self.with_brand(Product.from_dict(d)) for d in record["products"]]
         base = len(self.products)
         for p in products:
             old = self._positions.get(p.id)
@@ -169,7 +169,7 @@ class LiveUpdates:
         for p in products:
             pos = self._positions.get(p.id)
             if pos is not None:
-                self.products[pos] = p
+                self.products[pos] = self.with_brand(p)
         self._invalidate()
 
     def _apply_delete(self: Engine, ids: Sequence[str]) -> None:
