@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from shopsearch.preprocess.lexicon import Lexicon, default_lexicon
 from shopsearch.preprocess.shopper import ShopperLexicon, ShopperTerm, default_shopper_lexicon, word_keys
-from shopsearch.preprocess.spelling import SpellCorrector
+from shopsearch.preprocess.spelling import SpellCorrector, common_english_words
 from shopsearch.preprocess.text import STOPWORDS, SYNONYMS, fold_plural, normalize
 
 PriceOp = Literal["le", "ge", "range"]
@@ -87,6 +87,7 @@ class ParsedQuery:
     normalized: str  # in the catalogue's words (Chinese and shopper English mapped); what the signals search
     constraints: tuple[Constraint, ...] = field(default_factory=tuple)
     corrections: tuple[tuple[str, str], ...] = ()  # (typed word, corrected word)
+    read: str = ""  # the words as the parser read them (Chinese mapped, lower case, typos fixed); spans come from here
 
     @property
     def corrected(self) -> str | None:
@@ -169,6 +170,8 @@ class QueryParser:
         lowered = _NEGATION.sub(" _not_ ", lowered)
         words = re.findall(r"_not_|[a-z0-9]+(?:-[a-z0-9]+)*", lowered)
         words, corrections = self._correct(words)
+        # words the parser leaves as they are keep the shopper's casing in the rewritten query
+        cased = {w.lower(): w for w in re.findall(r"[^\W_]+(?:-[^\W_]+)*", normalized.replace("'", ""))}
         keys = [("\x00",) if w == "_not_" else _key(w) for w in words]
         shop_keys = [() if w == "_not_" else word_keys(w) for w in words]
         out_words: list[str] = []  # the query in catalogue words
@@ -181,7 +184,7 @@ class QueryParser:
             shop = self._shopper_match(shop_keys, i)
             size = max(vocab[0] if vocab else 0, shop[0] if shop else 0)
             if size == 0:
-                out_words.append(words[i])
+                out_words.append(cased.get(words[i], words[i]))
                 i += 1
                 continue
             by_field: dict[tuple[str, str], None] = {}
@@ -197,7 +200,7 @@ class QueryParser:
                 if term.terms and not negated:  # what is not wanted is not searched for
                     out_words.append(term.terms[0])
             elif not negated:
-                out_words.extend(words[i:i + size])
+                out_words.extend(cased.get(w, w) for w in words[i:i + size])
             if by_field:
                 pairs = list(by_field)
                 fields = tuple(f for f, _ in pairs)
@@ -211,8 +214,9 @@ class QueryParser:
                                               kind))
             i += size
         rewritten = " ".join(out_words)
+        read = " ".join("not" if w == "_not_" else w for w in words)
         return ParsedQuery(text, rewritten if rewritten else normalized, tuple(_dedupe(constraints)),
-                           tuple(corrections))
+                           tuple(corrections), read)
 
     def _vocab_match(self, keys: list[tuple[str, ...]], i: int) -> tuple[int, dict[str, str]] | None:
         for size in range(min(self._max_len, len(keys) - i), 0, -1):
@@ -234,14 +238,15 @@ class QueryParser:
         return None
 
     def _correct(self, words: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
-        """Words within one or two typos of a known word, corrected (digits, short words and
-        words the catalogue or the lexicons know are left alone)."""
+        """Words within one or two typos of a word the catalogue or the lexicons know, corrected
+        (digits, short words, known words and common English words are left alone)."""
         out, corrections = [], []
         if self._speller is None:
             return words, corrections
+        common = common_english_words()
         for w in words:
             if w == "_not_" or w in STOPWORDS or not w.isalpha() or w in self._known \
-                    or fold_plural(w) in self._known or w in SYNONYMS:
+                    or fold_plural(w) in self._known or w in SYNONYMS or w in common:
                 out.append(w)
                 continue
             fixed = self._speller.correct(w)

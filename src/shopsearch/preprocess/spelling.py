@@ -13,6 +13,7 @@ cost a minute and gigabytes), so any token costs microseconds here.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from itertools import combinations
 from typing import Final
 
@@ -76,3 +77,25 @@ class SpellCorrector:
                 if best is None or key < best:
                     best = key
         return None if best is None else best[2]
+
+
+COMMON_WORD_COUNT: Final[int] = 1_000_000  # web-corpus count above which a word is taken as spelled right
+
+
+@lru_cache(maxsize=1)
+def common_english_words() -> frozenset[str]:
+    """English words common enough not to be typos ("make", "it", "grey"), from the frequency
+    dictionary that ships with symspellpy (82,765 words with web-corpus counts). Rarer words
+    in it ("blu", 2.2M... kept; "whte" is not in it at all) may still be corrected."""
+    try:
+        from importlib import resources
+
+        text = resources.files("symspellpy").joinpath("frequency_dictionary_en_82_765.txt").read_text("utf-8")
+    except (ImportError, FileNotFoundError, ModuleNotFoundError):  # pragma: no cover - a core dependency
+        return frozenset()
+    words = set()
+    for line in text.splitlines():
+        word, _, count = line.partition(" ")
+        if count.isdigit() and int(count) >= COMMON_WORD_COUNT:
+            words.add(word)
+    return frozenset(words)

@@ -131,7 +131,8 @@ def compose(state: SessionState) -> Turn:
 
 def content_words(text: str, parsed: ParsedQuery) -> list[str]:
     """The words of ``text`` that are neither constraint values, cues nor stop words."""
-    lowered = re.sub(r"(?<=[a-z])'s\b", " ", normalize(parsed.normalized))  # women's -> women
+    # the words as the parser read them, where the constraints' spans come from
+    lowered = re.sub(r"(?<=[a-z])'s\b", " ", normalize(parsed.read or parsed.normalized))  # women's -> women
     for c in sorted(parsed.constraints, key=lambda c: -len(c.text)):
         for part in {c.text, c.text.removeprefix("not ")}:
             if part:
