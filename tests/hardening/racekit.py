@@ -160,7 +160,7 @@ def run_races(cli: list[str], index: Path, rounds: int, *, seed: int = 0, images
 
     def searcher() -> None:
         r = random.Random(seed + 7)
-        pool = queries or ["white skirt", "watch", "男士 牛仔裤", "shoes", "red shirt", "summer dress"]
+        pool = queries or ["white skirt", "watch", "男士 牛仔裤", "shoes", "red shirt", "summer maxi frock"]
         with httpx.Client(timeout=60) as c:
             while not stop.is_set():
                 try:

@@ -150,7 +150,7 @@ class QueryParser:
             for e in self.shopper.entries:
                 if e.kind == "product":
                     for term in e.terms:
-                        found.update(self._values.get(_key(term), {}))
+                        found.update(self._resolve(term))
             type_fields = found
         self.type_fields = frozenset(type_fields)
         freq: dict[str, int] = dict(known_words or {})
@@ -195,7 +195,7 @@ class QueryParser:
             conf = 0.9
             if term is not None:
                 for t in term.terms:
-                    by_field.update(dict.fromkeys(sorted(self._values.get(_key(t), {}).items())))
+                    by_field.update(dict.fromkeys(sorted(self._resolve(t).items())))
                 conf = term.confidence
                 if term.terms and not negated:  # what is not wanted is not searched for
                     out_words.append(term.terms[0])
@@ -217,6 +217,14 @@ class QueryParser:
         read = " ".join("not" if w == "_not_" else w for w in words)
         return ParsedQuery(text, rewritten if rewritten else normalized, tuple(_dedupe(constraints)),
                            tuple(corrections), read)
+
+    def _resolve(self, term: str) -> dict[str, str]:
+        """Catalogue values (field -> value) for a lexicon term: the term itself, or else its
+        head noun ("Sports Shoes" in a shop whose only shoe type is "Shoes")."""
+        found = self._values.get(_key(term))
+        if found is None and " " in term.strip():
+            found = self._values.get(_key(term.split()[-1]))
+        return found or {}
 
     def _vocab_match(self, keys: list[tuple[str, ...]], i: int) -> tuple[int, dict[str, str]] | None:
         for size in range(min(self._max_len, len(keys) - i), 0, -1):

@@ -55,6 +55,7 @@ class ShopperLexicon:
 
     def __init__(self, entries: Iterable[ShopperTerm]) -> None:
         self._by_key: dict[tuple[str, ...], ShopperTerm] = {}
+        self._raw_words: set[str] = set()  # phrase words as written (plurals too), for typo correction
         self.entries: list[ShopperTerm] = []
         for e in entries:
             self.add(e)
@@ -69,6 +70,7 @@ class ShopperLexicon:
         for key in keys:
             if override or key not in self._by_key:
                 self._by_key[key] = entry
+        self._raw_words.update(_WORDS.findall(entry.phrase.lower().replace("'", "")))
         self.entries.append(entry)
 
     def __len__(self) -> int:
@@ -82,8 +84,8 @@ class ShopperLexicon:
         return self._by_key.get(tuple(words))
 
     def words(self) -> set[str]:
-        """Every word of every phrase (for typo correction)."""
-        return {w for key in self._by_key for w in key}
+        """Every word of every phrase, as written and folded (for typo correction)."""
+        return {w for key in self._by_key for w in key} | self._raw_words
 
     @classmethod
     def from_file(cls, path: str | Path) -> ShopperLexicon:

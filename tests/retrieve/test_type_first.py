@@ -1,0 +1,71 @@
+"""Product type first (issue 15): a query that names a product type never ranks a product of
+another type that only matches colour, gender or use above a product of the named type; and a
+corrected query says what it searched for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import shopsearch
+from shopsearch.config import SearchConfig
+
+
+@pytest.fixture(scope="module")
+def engine(shop_index: Path):  # type: ignore[no-untyped-def]
+    return shopsearch.load(shop_index)
+
+
+TYPE_QUERIES = {
+    "red shoes": "Shoes", "red sneakers for women": "Shoes", "black dress": "Dress", "party dresses": "Dress",
+    "red tee shirt": "Tshirt", "white tees for her": "Tshirt", "blue t-shirts for men": "Tshirt",
+    "sports shoes for men": "Shoes", "red summer dress": "Dress",
+}
+
+
+@pytest.mark.parametrize(("text", "wanted"), TYPE_QUERIES.items())
+def test_products_of_the_named_type_come_first(engine, text: str, wanted: str) -> None:  # type: ignore[no-untyped-def]
+    result = engine.search(text, k=20, facets=False)
+    types = [h.product.attributes["article_type"] for h in result.hits]
+    n = types.count(wanted)
+    assert n > 0 and types[:n] == [wanted] * n, (text, types)
+
+
+def test_type_first_holds_with_the_ranker_and_a_session(shop_index: Path) -> None:
+    from shopsearch.rank import Ranker
+
+    eng = shopsearch.load(shop_index)
+    Ranker(eng).attach()
+    for text, wanted in TYPE_QUERIES.items():
+        result = eng.search(text, k=20, facets=False, user_id="u-type", session_id=f"s-{text}")
+        types = [h.product.attributes["article_type"] for h in result.hits]
+        n = types.count(wanted)
+        assert types[:n] == [wanted] * n, (text, types)
+
+
+def test_without_shopper_words_the_old_reading_is_kept(shop_index: Path) -> None:
+    old = shopsearch.load(shop_index, config=SearchConfig(shopper_words=False))
+    parsed = old.search("red sneakers for women", k=5).parsed
+    assert not any(c["kind"] == "type" and "Shoes" in c["values"] for c in parsed["constraints"])
+
+
+def test_a_corrected_query_says_what_was_searched(engine) -> None:  # type: ignore[no-untyped-def]
+    result = engine.search("whte trainrs", k=5)
+    assert result.parsed["corrected"] == "white trainers"
+    assert result.hits[0].product.attributes["article_type"] == "Shoes"
+    assert engine.search("white trainers", k=5).parsed["corrected"] is None
+
+
+def test_api_reports_the_correction(shop_index: Path, tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from shopsearch.service import create_app
+    from tests.service.conftest import make_settings
+
+    with TestClient(create_app(make_settings(shop_index, tmp_path / "data", voice=False),
+                               engine=shopsearch.load(shop_index))) as client:
+        body = client.post("/v1/search", json={"text": "red dres for women"}).json()
+    assert body["parsed"]["corrected"] == "red dress for women", body["parsed"]
+    assert body["hits"][0]["product"]["attributes"]["article_type"] == "Dress"
