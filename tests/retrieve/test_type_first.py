@@ -69,3 +69,40 @@ def test_api_reports_the_correction(shop_index: Path, tmp_path: Path) -> None:
         body = client.post("/v1/search", json={"text": "red dres for women"}).json()
     assert body["parsed"]["corrected"] == "red dress for women", body["parsed"]
     assert body["hits"][0]["product"]["attributes"]["article_type"] == "Dress"
+
+
+@pytest.fixture(scope="module")
+def text_engine(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """200 text-only products of five types; six kurtas are "Anarkali" (too few titles for the
+    learned expansion, so only the nearest-products vote can tell the type)."""
+    from shopsearch.config import IndexConfig
+    from shopsearch.index.builder import build_index
+    from tests.conftest import write_catalog
+
+    kinds = {"Kurtas": "Kurta", "Tshirts": "Tee", "Watches": "Watch", "Heels": "Pumps", "Jeans": "Denim Jeans"}
+    colours = ["Red", "Blue", "Green", "Black", "White", "Pink", "Grey", "Yellow"]
+    rows = []
+    for t, (kind, word) in enumerate(kinds.items()):
+        for i in range(40):
+            extra = "Anarkali " if kind == "Kurtas" and i < 6 else ""
+            rows.append({"id": f"{kind}-{i}", "title": f"Brand{i % 7} {extra}{colours[i % 8]} {word} {i}",
+                         "article_type": kind, "base_colour": colours[i % 8]})
+    root = tmp_path_factory.mktemp("types")
+    out = root / "index"
+    build_index(write_catalog(root, rows), out, IndexConfig(fields=("title", "attributes"), joint_model=None,
+                                                            zero_shot=False, cache_path=root / "c.sqlite",
+                                                            progress=False))
+    return shopsearch.load(out)
+
+
+def test_a_type_the_lexicons_do_not_know_is_predicted_from_the_nearest_products(text_engine) -> None:  # type: ignore[no-untyped-def]
+    result = text_engine.search("anarkali", k=20, facets=False)
+    predicted = [c for c in result.parsed["constraints"] if c["kind"] == "type"]
+    assert predicted and predicted[0]["values"] == ["Kurtas"] and predicted[0]["confidence"] >= 0.7, predicted
+    types = [h.product.attributes["article_type"] for h in result.hits]
+    assert types[:types.count("Kurtas")] == ["Kurtas"] * types.count("Kurtas"), types
+
+
+def test_no_type_is_forced_when_the_neighbours_disagree(engine) -> None:  # type: ignore[no-untyped-def]
+    result = engine.search("something nice", k=20, facets=False)
+    assert not [c for c in result.parsed["constraints"] if c["kind"] == "type"]

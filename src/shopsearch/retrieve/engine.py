@@ -41,7 +41,7 @@ from shopsearch.index.manifest import (
 from shopsearch.index.store import STORE_NAME, read_products
 from shopsearch.preprocess.brands import Brands, learn_brands
 from shopsearch.preprocess.image import ImageInput, load_image
-from shopsearch.preprocess.query import ParsedQuery, QueryParser
+from shopsearch.preprocess.query import Constraint, ParsedQuery, QueryParser
 from shopsearch.preprocess.shopper import ShopperLexicon, default_shopper_lexicon, learn_expansions, word_keys
 from shopsearch.retrieve.constraints import constraint_mask, constraint_ranking
 from shopsearch.retrieve.facets import choose_facet_fields, facet_counts, price_buckets
@@ -63,6 +63,8 @@ SIGNALS: tuple[str, ...] = (
 )
 _UNREGISTERED_ROLES = ("joint", "zeroshot")
 TYPE_FIRST_CONFIDENCE = 0.7  # a named product type at least this sure ranks its products first
+TYPE_NEIGHBOURS = 30  # nearest products (e5 text signal) that vote for a query's type when its words name none
+PREDICTED_TYPE_MIN_SHARE = 0.7  # a predicted type with less of the vote is not added at all
 _DENSE_ROLES = ("text", "image", "joint", "zeroshot")  # model files or fallbacks, not registry encoders
 
 
@@ -349,6 +351,8 @@ class Engine(LiveUpdates):
                     parsed = self._get("parser").parse(text)
             if self._has_text_vectors and "text" in use:
                 queries["text"] = self._query_vector("text", parsed.normalized)
+                if self.config.shopper_words and mode != "off" and "attributes" in use and not parsed.types:
+                    parsed = self._with_predicted_type(parsed, queries["text"])
             if "joint" in self.dense and "joint" in use:
                 queries["joint"] = self._joint_query(text, parsed, queries.get("text"))
             if "zeroshot" in self.dense and "zeroshot" in use:
@@ -407,6 +411,38 @@ class Engine(LiveUpdates):
                 raise ValueError(f"index {self.path} has no signal that can answer a text query")
             return self._fuse(rankings, k, offset, facets, weights, t0, boost, parsed, fusion,
                               ctx=ctx, plan=plan, explain=explain, ranker=ranker, type_first=type_first)
+
+    def _with_predicted_type(self, parsed: ParsedQuery, text_vec: np.ndarray) -> ParsedQuery:
+        """When the words name no product type the lexicons know ("palazzos", "dungarees"), the
+        type most of the query's nearest products share (e5 text signal, rank-weighted votes of
+        the top ``TYPE_NEIGHBOURS``, fewer in a small catalogue), added as a constraint of kind "type" whose confidence is
+        that share; below ``TYPE_FIRST_CONFIDENCE`` it only boosts, it does not reorder."""
+        with self._rw.read():
+            field = self._type_field()
+            if field is None:
+                return parsed
+            # a small catalogue has few products of a type: fewer neighbours vote
+            neighbours = int(np.clip(self.size // 50, 5, TYPE_NEIGHBOURS))
+            positions, _ = self._dense_signal("text", text_vec, neighbours, self.alive)
+            votes: Counter[str] = Counter()
+            for rank, pos in enumerate(positions):
+                value = self.products[pos].attributes.get(field)
+                if isinstance(value, str):
+                    votes[value] += 1.0 / (rank + 5)
+        if not votes:
+            return parsed
+        value, weight = votes.most_common(1)[0]
+        share = weight / sum(votes.values())
+        if share < PREDICTED_TYPE_MIN_SHARE:
+            return parsed
+        predicted = Constraint((field,), value, "eq", value, round(share, 3), (value,), "type")
+        return replace(parsed, constraints=(*parsed.constraints, predicted))
+
+    def _type_field(self) -> str | None:
+        """The most specific attribute naming product types (most distinct values)."""
+        fields = self._get("parser").type_fields
+        counts = {f: len({p.attributes.get(f) for p in self.products}) for f in fields}
+        return max(counts, key=lambda f: counts[f]) if counts else None
 
     def _type_mask(self, parsed: ParsedQuery) -> np.ndarray | None:
         """Products of the type(s) the query names with confidence, or None when it names none."""
