@@ -131,6 +131,14 @@ def test_chinese_query_and_chinese_ui(page, shots: Path) -> None:  # type: ignor
     page.click("#ui-lang")  # back to English for the other tests (stored in localStorage)
 
 
+def test_a_corrected_query_shows_what_was_searched(page, shots: Path) -> None:  # type: ignore[no-untyped-def]
+    search(page, "blak lether shoes")
+    assert page.is_visible("#corrected")
+    assert "black leather shoes" in page.inner_text("#corrected")
+    search(page, "black leather shoes")
+    assert not page.is_visible("#corrected")
+
+
 def test_session_chips_follow_ups_and_dislike(page, shots: Path) -> None:  # type: ignore[no-untyped-def]
     search(page, "red tshirt for men")
     page.wait_for_selector(".chip.parsed")

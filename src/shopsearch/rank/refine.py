@@ -116,15 +116,18 @@ def refine(
         state.base = " ".join(dict.fromkeys((state.base + " " + " ".join(content)).split()))
     state.constraints = [constraint_to_dict(c) for c in constraints]
     state.required = [constraint_to_dict(c) for c in required]
-    return compose(state)
+    return compose(state, parse)
 
 
-def compose(state: SessionState) -> Turn:
-    """The query a session's state stands for: its attribute values followed by its free words."""
+def compose(state: SessionState, parse: Callable[[str], ParsedQuery] | None = None) -> Turn:
+    """The query a session's state stands for: its attribute values followed by its free words.
+    With ``parse``, the text the signals search is written in catalogue words as a fresh
+    query's would be (so a further page searches what its first page searched)."""
     constraints = _loads(state.constraints)
     words = [str(c.value) for c in constraints if c.op == "eq"] + state.base.split()
     text = " ".join(dict.fromkeys(w for w in words if w)) or None
-    parsed = ParsedQuery(text or "", text or "", tuple(c for c in constraints if c.op != "ne")) if text else None
+    normalized = (parse(text).normalized if parse is not None else text) if text else ""
+    parsed = ParsedQuery(text or "", normalized, tuple(c for c in constraints if c.op != "ne")) if text else None
     required = tuple(_loads(state.required)) + tuple(c for c in constraints if c.op == "ne")
     return Turn("refine", text, parsed, required, state.anchor)
 

@@ -28,13 +28,13 @@ QUERY_FIELDS = ("turns", "base", "constraints", "required", "anchor", "shown", "
 
 def constraint_to_dict(c: Constraint) -> dict[str, Any]:
     return {"fields": list(c.fields), "value": list(c.value) if isinstance(c.value, tuple) else c.value,
-            "op": c.op, "text": c.text, "confidence": c.confidence, "values": list(c.values)}
+            "op": c.op, "text": c.text, "confidence": c.confidence, "values": list(c.values), "kind": c.kind}
 
 
 def constraint_from_dict(d: dict[str, Any]) -> Constraint:
     value = d["value"]
     return Constraint(tuple(d["fields"]), tuple(value) if isinstance(value, list) else value, d["op"],
-                      d["text"], float(d["confidence"]), tuple(d.get("values") or ()))
+                      d["text"], float(d["confidence"]), tuple(d.get("values") or ()), str(d.get("kind") or ""))
 
 
 @dataclass

@@ -120,6 +120,10 @@
       tr.textContent = t("heard", { lang: data.transcript.language, text: data.transcript.text });
       tr.hidden = false;
     } else if (kind === "search" && !state.image) tr.hidden = true;
+    const corrected = $("#corrected");
+    const fixed = data.parsed && data.parsed.corrected;
+    corrected.textContent = fixed ? t("showingFor", { text: fixed }) : "";
+    corrected.hidden = !fixed;
     renderChips(data, kind);
     renderFacets(data.facets || {});
     renderResults(data.hits || []);
