@@ -19,7 +19,7 @@ from shopsearch.training.pipeline import train
 from .conftest import FakeImageEncoder, FakeTextEncoder
 
 CFG = TrainConfig(epochs=4, batch_size=16, rounds=2, dim=16, hidden=32, val_fraction=0.25,
-                  dropout=0.1,
+                  dropout=0.1, shopper_prob=0.5,  # the shopper-worded variants take part
                   patience=10, max_val_queries=50)
 
 

@@ -53,6 +53,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:  # type: i
                    help="also train on mirrored images (costs a second image pass)")
     p.add_argument("--codeswitch-prob", type=float, default=d.codeswitch_prob,
                    help="chance a partial training text is rewritten with Chinese lexicon terms")
+    p.add_argument("--shopper-prob", type=float, default=d.shopper_prob,
+                   help="chance a partial training text is replaced by a shopper-worded variant")
     p.add_argument("--val-fraction", type=float, default=d.val_fraction)
     p.add_argument("--holdout", type=float, default=0.0,
                    help="leave out this seeded fraction of products entirely (evaluation split)")

@@ -21,6 +21,8 @@ class TrainConfig:
     the title rather than a partial text. ``color``: append colour histograms to the image
     features. ``augment_flip``: also train on horizontally flipped images' features.
     ``codeswitch_prob``: chance a partial text is rewritten with Chinese lexicon terms.
+    ``shopper_prob``: chance a partial text is replaced by its shopper-worded variant
+    (:mod:`shopsearch.training.augment`: "black tee for guys" for "Men Black Tshirts").
     ``grouped_fraction``: share of each batch drawn as a run of one article type (hard
     negatives that differ in colour, gender, usage).
     """
@@ -44,6 +46,7 @@ class TrainConfig:
     color: bool = True
     augment_flip: bool = False
     codeswitch_prob: float = 0.3
+    shopper_prob: float = 0.0
     val_fraction: float = 0.1
     max_val_queries: int = 600
     seed: int = 0
@@ -59,7 +62,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if self.patience < 0:
             raise ValueError(f"patience must be >= 0, got {self.patience!r}")
-        for name in ("dropout", "title_prob", "codeswitch_prob", "grouped_fraction"):
+        for name in ("dropout", "title_prob", "codeswitch_prob", "shopper_prob", "grouped_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value!r}")

@@ -35,6 +35,7 @@ class TrainingData:
     image_views: list[np.ndarray]
     text_feats: np.ndarray
     codeswitch: np.ndarray | None
+    shopper: np.ndarray | None = None  # index of each bank text's shopper-worded variant or -1
 
 
 def add_codeswitched(
@@ -75,9 +76,15 @@ def prepare(
         raise ValueError(f"need at least 4 products with an image to train, got {len(usable)}")
     bank = build_text_bank(usable)
     texts = list(bank.texts)
-    codeswitch = None
+    codeswitch = shopper = None
     if config.codeswitch_prob > 0:
         extra, codeswitch = add_codeswitched(bank, lexicon or default_lexicon(), config.seed)
+        texts += extra
+    if config.shopper_prob > 0:
+        from shopsearch.preprocess.shopper import default_shopper_lexicon
+        from shopsearch.training.augment import add_shopper_variants
+
+        extra, shopper = add_shopper_variants(bank, default_shopper_lexicon(), config.seed, offset=len(texts))
         texts += extra
     tenc: TextEncoder = text_encoder or create_encoder("e5-small")  # type: ignore[assignment]
     ienc: ImageEncoder = image_encoder or create_encoder("efficientnet-lite0")  # type: ignore[assignment]
@@ -90,7 +97,7 @@ def prepare(
     views = [image_view_features(paths, ienc, cache, config.color, flip=False)]
     if config.augment_flip:
         views.append(image_view_features(paths, ienc, cache, config.color, flip=True))
-    return TrainingData(list(usable), bank, views, text_feats, codeswitch)
+    return TrainingData(list(usable), bank, views, text_feats, codeswitch, shopper)
 
 
 def image_view_features(
@@ -154,7 +161,7 @@ def train(
             f"{len(val_idx)} val); use more products or another val_fraction"
         )
     fit = fit_heads(data.image_views, data.text_feats, data.bank, train_idx, val_idx, config,
-                    data.codeswitch)
+                    data.codeswitch, data.shopper)
     tenc_name, tenc_dim = _backbone(text_encoder, "e5-small")
     ienc_name, ienc_dim = _backbone(image_encoder, "efficientnet-lite0")
     meta = ModelMeta(

@@ -78,13 +78,15 @@ def fit_heads(
     val_idx: np.ndarray,
     config: TrainConfig,
     codeswitch: np.ndarray | None = None,
+    shopper: np.ndarray | None = None,
 ) -> FitResult:
     """Train image and text heads; early-stop on validation nDCG@10 of the partial texts.
 
     ``image_views``: one or more float32 (n_products, F) arrays — the first is the plain image,
     the others augmented views used when ``config.augment_flip``. ``text_feats``: float32
     (n_texts, T) for every text index used (bank texts, then code-switched ones).
-    ``codeswitch``: int64 (n_bank_texts,), index of each text's code-switched variant or -1.
+    ``codeswitch``: int64 (n_bank_texts,), index of each text's code-switched variant or -1;
+    ``shopper`` the same for shopper-worded variants.
     """
     try:
         import torch
@@ -95,7 +97,7 @@ def fit_heads(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _fit(image_views, text_feats, bank, train_idx, val_idx, config, codeswitch)
+        return _fit(image_views, text_feats, bank, train_idx, val_idx, config, codeswitch, shopper)
     finally:
         torch.set_num_threads(threads)
 
@@ -103,6 +105,7 @@ def fit_heads(
 def _fit(
     image_views: list[np.ndarray], text_feats: np.ndarray, bank: TextBank, train_idx: np.ndarray,
     val_idx: np.ndarray, config: TrainConfig, codeswitch: np.ndarray | None,
+    shopper: np.ndarray | None = None,
 ) -> FitResult:
     import torch
 
@@ -156,6 +159,11 @@ def _fit(
             if codeswitch is not None and config.codeswitch_prob > 0:
                 alt = codeswitch[text]
                 use = (alt >= 0) & (rng.random(len(text)) < config.codeswitch_prob)
+                text = np.where(use, alt, text)
+            if shopper is not None and config.shopper_prob > 0:
+                in_bank = text < len(shopper)  # not already replaced by a code-switched variant
+                alt = np.where(in_bank, shopper[np.minimum(text, len(shopper) - 1)], -1)
+                use = (alt >= 0) & (rng.random(len(text)) < config.shopper_prob)
                 text = np.where(use, alt, text)
             view = rng.integers(0, len(img_t), len(prod))
             feats = torch.stack([img_t[v][p] for v, p in zip(view, prod)]) if len(img_t) > 1 \
