@@ -96,7 +96,7 @@ class Lexicon:
             match = None
             for size in range(min(self._max_zh, n - i), 0, -1):
                 piece = text[i:i + size]
-                if piece.lower() in self._zh:
+                if piece.lower() in self._zh and not _inside_latin_word(text, i, i + size):
                     match = piece
                     break
             if match is None:
@@ -142,6 +142,16 @@ class Lexicon:
                 continue  # drop the space between two Chinese terms
             out += piece
         return _SPACES.sub(" ", out).strip()
+
+
+def _inside_latin_word(text: str, start: int, end: int) -> bool:
+    """True when a match that starts or ends with a Latin letter or digit runs on into one:
+    "PU" (PU leather) is not the start of "Puma", nor "T恤" the end of "NT恤"."""
+    def latin(ch: str) -> bool:
+        return ch.isascii() and ch.isalnum()
+
+    return (latin(text[start]) and start > 0 and latin(text[start - 1])) or (
+        latin(text[end - 1]) and end < len(text) and latin(text[end]))
 
 
 def _parse(content: str, source: str) -> list[LexiconEntry]:
