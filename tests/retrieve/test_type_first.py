@@ -106,3 +106,10 @@ def test_a_type_the_lexicons_do_not_know_is_predicted_from_the_nearest_products(
 def test_no_type_is_forced_when_the_neighbours_disagree(engine) -> None:  # type: ignore[no-untyped-def]
     result = engine.search("something nice", k=20, facets=False)
     assert not [c for c in result.parsed["constraints"] if c["kind"] == "type"]
+
+
+def test_chosen_signals_with_nothing_to_say_give_no_results_not_an_error(engine) -> None:  # type: ignore[no-untyped-def]
+    result = engine.search("qwzx plumbus", k=5, signals=["attributes"])
+    assert result.hits == [] and result.parsed is not None
+    with pytest.raises(ValueError, match="unknown signal"):
+        engine.search("red", signals=["nope"])

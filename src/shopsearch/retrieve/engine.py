@@ -408,6 +408,10 @@ class Engine(LiveUpdates):
             if boost is not None and boost.any():
                 rankings["attributes"] = self._constraint_candidates(boost, queries, n_cand)
             if not rankings:
+                if signals is not None:  # the chosen signals have nothing for this query (e.g.
+                    # "attributes" when no part of it was understood): no results, not an error
+                    return SearchResult([], (time.perf_counter() - t0) * 1000,
+                                        parsed=parsed.to_dict() if parsed is not None else None)
                 raise ValueError(f"index {self.path} has no signal that can answer a text query")
             return self._fuse(rankings, k, offset, facets, weights, t0, boost, parsed, fusion,
                               ctx=ctx, plan=plan, explain=explain, ranker=ranker, type_first=type_first)
