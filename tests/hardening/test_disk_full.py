@@ -23,7 +23,7 @@ from tests.hardening import crashkit
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
-from tests.service.conftest import API_KEY, make_settings  # noqa: E402
+from tests.service.conftest import API_KEY, make_settings
 
 KEY = {"X-API-Key": API_KEY}
 

@@ -82,7 +82,7 @@ def text_engine(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
     kinds = {"Kurtas": "Kurta", "Tshirts": "Tee", "Watches": "Watch", "Heels": "Pumps", "Jeans": "Denim Jeans"}
     colours = ["Red", "Blue", "Green", "Black", "White", "Pink", "Grey", "Yellow"]
     rows = []
-    for t, (kind, word) in enumerate(kinds.items()):
+    for kind, word in kinds.items():
         for i in range(40):
             extra = "Anarkali " if kind == "Kurtas" and i < 6 else ""
             rows.append({"id": f"{kind}-{i}", "title": f"Brand{i % 7} {extra}{colours[i % 8]} {word} {i}",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -154,9 +155,9 @@ def _inside_latin_word(text: str, start: int, end: int) -> bool:
         latin(text[end - 1]) and end < len(text) and latin(text[end]))
 
 
-def _parse(content: str, source: str) -> list[LexiconEntry]:
-    entries: list[LexiconEntry] = []
-    errors: list[str] = []
+def tsv_rows(content: str, source: str, errors: list[str]) -> Iterator[tuple[int, str, str, str]]:
+    """(line number, column 1, 2, 3) of each row of a 3-column lexicon file, stripped; ``#``
+    lines and blank lines are skipped, a row with another column count goes to ``errors``."""
     for lineno, raw in enumerate(content.splitlines(), start=1):
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
@@ -164,7 +165,13 @@ def _parse(content: str, source: str) -> list[LexiconEntry]:
         if len(cols) != 3:
             errors.append(f"{source}:{lineno}: expected 3 tab-separated columns, got {len(cols)}")
             continue
-        zh, en, kind = cols[0].strip(), cols[1].strip(), cols[2].strip()
+        yield lineno, cols[0].strip(), cols[1].strip(), cols[2].strip()
+
+
+def _parse(content: str, source: str) -> list[LexiconEntry]:
+    entries: list[LexiconEntry] = []
+    errors: list[str] = []
+    for lineno, zh, en, kind in tsv_rows(content, source, errors):
         if not zh:
             errors.append(f"{source}:{lineno}: empty zh column")
         elif kind not in KINDS:

@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Final
 
+from shopsearch.preprocess.lexicon import tsv_rows
 from shopsearch.preprocess.text import STOPWORDS, fold_plural, normalize
 
 LEXICON_RESOURCE: Final = "lexicon_en.tsv"
@@ -105,14 +106,7 @@ def parse_lexicon(content: str, source: str) -> list[ShopperTerm]:
     entries: list[ShopperTerm] = []
     errors: list[str] = []
     seen: dict[tuple[str, ...], int] = {}
-    for lineno, raw in enumerate(content.splitlines(), start=1):
-        if not raw.strip() or raw.lstrip().startswith("#"):
-            continue
-        cols = raw.split("\t")
-        if len(cols) != 3:
-            errors.append(f"{source}:{lineno}: expected 3 tab-separated columns, got {len(cols)}")
-            continue
-        phrase, terms, kind = cols[0].strip(), cols[1].strip(), cols[2].strip()
+    for lineno, phrase, terms, kind in tsv_rows(content, source, errors):
         key = word_keys(phrase)
         if not key:
             errors.append(f"{source}:{lineno}: empty phrase")

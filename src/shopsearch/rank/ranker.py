@@ -204,7 +204,8 @@ class Ranker:
             # a further page, or no words at all: the session's current query again (e.g. after a
             # chip was removed); anything else is the shopper's next turn
             rerun = ctx.offset > 0 or not text
-            turn = compose(state, self.engine.parse) if rerun else refine(state, text, self.engine.parse, self._price_of, self._matches)
+            parse = self.engine.parse
+            turn = compose(state, parse) if rerun else refine(state, text, parse, self._price_of, self._matches)
             photos: tuple[Any, ...] = ()
             if turn.anchor is not None:
                 product = self.engine.product(turn.anchor)

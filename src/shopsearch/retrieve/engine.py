@@ -417,10 +417,10 @@ class Engine(LiveUpdates):
                               ctx=ctx, plan=plan, explain=explain, ranker=ranker, type_first=type_first)
 
     def _with_predicted_type(self, parsed: ParsedQuery, text_vec: np.ndarray) -> ParsedQuery:
-        """When the words name no product type the lexicons know ("palazzos", "dungarees"), the
-        type most of the query's nearest products share (e5 text signal, rank-weighted votes of
-        the top ``TYPE_NEIGHBOURS``, fewer in a small catalogue), added as a constraint of kind "type" whose confidence is
-        that share; below ``TYPE_FIRST_CONFIDENCE`` it only boosts, it does not reorder."""
+        """When the words name no product type the lexicons know ("anarkali"), the type most of
+        the query's nearest products share (e5 text signal, rank-weighted votes of the top
+        ``TYPE_NEIGHBOURS``, fewer in a small catalogue), added as a constraint of kind "type"
+        whose confidence is that share, when it reaches ``PREDICTED_TYPE_MIN_SHARE``."""
         with self._rw.read():
             field = self._type_field()
             if field is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -33,6 +34,18 @@ async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
+def _tracking(send: Send) -> tuple[Send, Callable[[], bool]]:
+    """``send`` wrapped to remember whether the response has started, and how to ask."""
+    state = {"started": False}
+
+    async def tracking_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            state["started"] = True
+        await send(message)
+
+    return tracking_send, lambda: state["started"]
+
+
 class BodyLimitMiddleware:
     """Refuses bodies over ``limit`` bytes with 413, by Content-Length or while streaming."""
 
@@ -55,7 +68,7 @@ class BodyLimitMiddleware:
                     await _send_json(send, 413, error_body(413, "body", reason))
                     return
         seen = 0
-        started = False
+        tracking_send, started = _tracking(send)
 
         async def limited_receive() -> Message:
             nonlocal seen
@@ -66,16 +79,10 @@ class BodyLimitMiddleware:
                     raise BodyTooLarge(self.limit)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
-            if not started:
+            if not started():
                 await _send_json(send, 413, error_body(413, "body", reason))
 
 
@@ -149,20 +156,13 @@ class UnhandledErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracking_send, started = _tracking(send)
         try:
             await self.app(scope, receive, tracking_send)
         except HTTPException:
             raise
         except Exception:
-            if started:  # too late for another answer; the server closes this connection
+            if started():  # too late for another answer; the server closes this connection
                 raise
             logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             await _send_json(send, 500, error_body(500, None, "internal error; the server log has details"))
