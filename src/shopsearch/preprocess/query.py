@@ -139,7 +139,10 @@ class QueryParser:
         self.cheap_price = cheap_price
         self.expensive_price = expensive_price
         self._values: dict[tuple[str, ...], dict[str, str]] = {}
+        n_values: dict[str, int] = {}
         for fld, values in vocabulary.items():
+            values = set(values)
+            n_values[fld] = len(values)
             for value in values:
                 key = _key(value)
                 if key:
@@ -153,6 +156,8 @@ class QueryParser:
                         found.update(self._resolve(term))
             type_fields = found
         self.type_fields = frozenset(type_fields)
+        # the most specific of them (most distinct values): where a predicted type is looked for
+        self.type_field = max(sorted(self.type_fields), key=lambda f: n_values.get(f, 0), default=None)
         freq: dict[str, int] = dict(known_words or {})
         for key in self._values:
             for w in key:

@@ -422,7 +422,7 @@ class Engine(LiveUpdates):
         ``TYPE_NEIGHBOURS``, fewer in a small catalogue), added as a constraint of kind "type"
         whose confidence is that share, when it reaches ``PREDICTED_TYPE_MIN_SHARE``."""
         with self._rw.read():
-            field = self._type_field()
+            field = self._get("parser").type_field
             if field is None:
                 return parsed
             # a small catalogue has few products of a type: fewer neighbours vote
@@ -441,12 +441,6 @@ class Engine(LiveUpdates):
             return parsed
         predicted = Constraint((field,), value, "eq", value, round(share, 3), (value,), "type")
         return replace(parsed, constraints=(*parsed.constraints, predicted))
-
-    def _type_field(self) -> str | None:
-        """The most specific attribute naming product types (most distinct values)."""
-        fields = self._get("parser").type_fields
-        counts = {f: len({p.attributes.get(f) for p in self.products}) for f in fields}
-        return max(counts, key=lambda f: counts[f]) if counts else None
 
     def _type_mask(self, parsed: ParsedQuery) -> np.ndarray | None:
         """Products of the type(s) the query names with confidence, or None when it names none."""
