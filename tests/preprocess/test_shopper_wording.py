@@ -126,3 +126,15 @@ def test_packaged_lexicon_loads_and_covers_compounds() -> None:
     for words in (("t", "shirt"), ("tshirt",), ("flip", "flop"), ("flipflop",), ("sweatshirt",), ("sweat", "shirt")):
         assert lex.get(words) is not None, words
     assert isinstance(ShopperLexicon([]).max_words, int)
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("黑色高根鞋", "黑色高跟鞋"), ("托鞋 男款", "拖鞋 男款"), ("白色短秀", "白色短袖")])
+def test_chinese_homophone_typos_are_corrected_and_reported(parser: QueryParser, typed: str, meant: str) -> None:
+    parsed = parser.parse(typed)
+    assert parsed.corrected == meant
+    assert parsed.types, parsed.constraints
+
+
+@pytest.mark.parametrize("text", ["上一页", "时尚连衣裙", "男士卫衣", "运动孩"])
+def test_real_chinese_words_are_not_corrected(parser: QueryParser, text: str) -> None:
+    assert parser.parse(text).corrections == ()

@@ -26,6 +26,7 @@ KINDS: frozenset[str] = frozenset(
     {"colour", "product", "gender", "season", "usage", "material", "pattern", "style", "fit", "brand", "stop"}
 )
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+COMMON_WORD_FREQ = 20  # a jieba dictionary frequency from which a word is taken as spelled right
 _SPACES = re.compile(r"\s+")
 
 
@@ -61,6 +62,7 @@ class Lexicon:
             if e.en:
                 self._en.setdefault(e.en.lower(), []).append(e.zh)
         self._max_zh = max(len(k) for k in self._zh)
+        self._pinyin: dict[tuple[str, ...], str] | None = None  # built on first use
         # English terms, longest first, for the reverse (code-switching) direction.
         self._en_terms = sorted(self._en, key=lambda t: (-len(t.split()), -len(t)))
         self._en_pattern = re.compile(
@@ -82,6 +84,72 @@ class Lexicon:
     def translate_term(self, zh: str) -> str | None:
         """The English term for one Chinese spelling, or None when it is not in the lexicon."""
         return self._zh.get(zh.lower())
+
+    def correct_homophones(self, text: str) -> tuple[str, list[tuple[str, str]]]:
+        """Chinese input-method typos: 2-4 characters that no lexicon term covers, that are not
+        a common word, and that sound exactly like one lexicon term (same pinyin, tones
+        ignored) become that term: "为衣" -> "卫衣", "连衣群" -> "连衣裙", "默镜" -> "墨镜"
+        (jieba's dictionary says what a common word is).
+        Returns the corrected text and the (typed, corrected) pairs. Without pypinyin installed,
+        nothing is corrected."""
+        if not _CJK.search(text):
+            return text, []
+        index = self._pinyin_index()
+        if not index:
+            return text, []
+        from pypinyin import lazy_pinyin
+
+        from shopsearch.preprocess.text import chinese_word_frequency
+
+        out: list[str] = []
+        corrections: list[tuple[str, str]] = []
+        i, n = 0, len(text)
+        while i < n:
+            known = next((size for size in range(min(self._max_zh, n - i), 0, -1)
+                          if text[i:i + size].lower() in self._zh), 0)
+            if known or not _CJK.match(text[i]):
+                step = max(known, 1)
+                out.append(text[i:i + step])
+                i += step
+                continue
+            for size in range(min(4, n - i), 1, -1):
+                piece = text[i:i + size]
+                freq = chinese_word_frequency(piece)
+                if not all(_CJK.match(ch) for ch in piece) or (
+                        freq is not None and (freq == 0 or freq >= COMMON_WORD_FREQ)):
+                    continue  # a real word, or the start of real words: not a typo
+                fixed = index.get(tuple(lazy_pinyin(piece)))
+                if fixed is not None and fixed != piece:
+                    out.append(fixed)
+                    corrections.append((piece, fixed))
+                    i += size
+                    break
+            else:
+                out.append(text[i])
+                i += 1
+        return "".join(out), corrections
+
+    def _pinyin_index(self) -> dict[tuple[str, ...], str]:
+        """Toneless pinyin of every 2-4 character Chinese term -> the term (sounds shared by
+        terms with different meanings are left out)."""
+        if self._pinyin is None:
+            try:
+                from pypinyin import lazy_pinyin
+            except ImportError:  # pragma: no cover - a core dependency
+                self._pinyin = {}
+                return self._pinyin
+            index: dict[tuple[str, ...], str] = {}
+            meaning: dict[tuple[str, ...], str] = {}
+            clashes: set[tuple[str, ...]] = set()
+            for e in self.entries:
+                if 2 <= len(e.zh) <= 4 and all(_CJK.match(ch) for ch in e.zh):
+                    key = tuple(lazy_pinyin(e.zh))
+                    if key in meaning and meaning[key] != e.en:
+                        clashes.add(key)
+                    index.setdefault(key, e.zh)
+                    meaning.setdefault(key, e.en)
+            self._pinyin = {k: v for k, v in index.items() if k not in clashes}
+        return self._pinyin
 
     def normalize_query(self, text: str) -> str:
         """Replace every lexicon term in ``text`` by its English term (longest match first).

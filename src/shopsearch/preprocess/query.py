@@ -96,7 +96,10 @@ class ParsedQuery:
             return None
         text = self.original
         for wrong, right in self.corrections:
-            text = re.sub(rf"(?i)\b{re.escape(wrong)}\b", right, text)
+            if wrong.isascii():
+                text = re.sub(rf"(?i)\b{re.escape(wrong)}\b", right, text)
+            else:  # Chinese has no word boundaries
+                text = text.replace(wrong, right)
         return text
 
     @property
@@ -168,13 +171,15 @@ class QueryParser:
         self._speller = SpellCorrector(freq) if correct_typos else None
 
     def parse(self, text: str) -> ParsedQuery:
-        normalized = self.lexicon.normalize_query(text)
+        fixed, zh_corrections = self.lexicon.correct_homophones(text) if self._speller is not None else (text, [])
+        normalized = self.lexicon.normalize_query(fixed)
         lowered = normalize(normalized).replace("'", "").replace("’", "")
         constraints: list[Constraint] = []
         lowered = self._parse_price(lowered, constraints)
         lowered = _NEGATION.sub(" _not_ ", lowered)
         words = re.findall(r"_not_|[a-z0-9]+(?:-[a-z0-9]+)*", lowered)
         words, corrections = self._correct(words)
+        corrections = zh_corrections + corrections
         # words the parser leaves as they are keep the shopper's casing in the rewritten query
         cased = {w.lower(): w for w in re.findall(r"[^\W_]+(?:-[^\W_]+)*", normalized.replace("'", ""))}
         keys = [("\x00",) if w == "_not_" else _key(w) for w in words]
