@@ -113,3 +113,17 @@ def test_chosen_signals_with_nothing_to_say_give_no_results_not_an_error(engine)
     assert result.hits == [] and result.parsed is not None
     with pytest.raises(ValueError, match="unknown signal"):
         engine.search("red", signals=["nope"])
+
+
+def test_a_text_query_runs_e5_once_in_catalogue_words(engine) -> None:  # type: ignore[no-untyped-def]
+    """The joint model's text head reads the text signal's embedding of the rewritten query."""
+    assert "joint" in engine.dense
+    encoder = engine._encoder("text")
+    calls: list[list[str]] = []
+    real = encoder.embed_queries
+    encoder.embed_queries = lambda texts: calls.append(list(texts)) or real(texts)  # type: ignore[method-assign]
+    try:
+        engine.search("scarlet trainers for the wife", k=5)
+    finally:
+        encoder.embed_queries = real  # type: ignore[method-assign]
+    assert calls == [["Red Sports Shoes for the Women"]], calls

@@ -240,13 +240,15 @@ class Engine(LiveUpdates):
 
     def _joint_query(self, text: str, parsed: ParsedQuery | None, text_vec: np.ndarray | None) -> np.ndarray:
         """The joint model's query vector. Its text head reads the e5 query embedding of the
-        lexicon-normalised query, which is the text signal's vector: when the engine has it,
-        only the (sub-millisecond) head runs instead of a second e5 pass."""
+        query in catalogue words (``parsed.normalized``: Chinese and shoppers' English mapped),
+        which is the text signal's vector: when the engine has it, only the (sub-millisecond)
+        head runs instead of a second e5 pass."""
         joint = self._encoder("joint")
+        query = parsed.normalized if parsed is not None else text
         if (text_vec is not None and parsed is not None and joint.text_encoder is self._encoders.get("text")
-                and joint.normalize_query(text) == parsed.normalized):
+                and joint.normalize_query(query) == query):
             return joint.project_texts(text_vec[None, :])[0]
-        return self._query_vector("joint", text)
+        return self._query_vector("joint", query)
 
     def warmup(self) -> None:
         """Load every encoder and derived structure now rather than on the first query."""
@@ -255,6 +257,7 @@ class Engine(LiveUpdates):
         with self._rw.read():
             for name in ("filters", "facet_fields", "price_edges", "suggester", "parser"):
                 self._get(name)
+            self._get("parser").parse("预热 warmup")  # jieba, the pinyin index, the spelling lists
         if self.lexical is not None:
             self.lexical.search("warmup 预热", 1)
 
