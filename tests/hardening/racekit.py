@@ -94,8 +94,8 @@ class _Server:
 def run_races(cli: list[str], index: Path, rounds: int, *, seed: int = 0, images: list[str] | None = None,
               gap_s: tuple[float, float] = (0.3, 2.0), queries: list[str] | None = None) -> RaceReport:
     """``rounds`` compactions from a shell (``cli``: the command, e.g. ``["shopsearch"]``) while
-    the server at ``index`` takes writes and searches. ``images``: photo paths (inside the catalogue's image folders) for new products,
-    so some writes re-embed photos."""
+    the server at ``index`` takes writes and searches. ``images``: photo paths (inside the
+    catalogue's image folders) for new products, so some writes re-embed photos."""
     import httpx
 
     report = RaceReport(rounds)

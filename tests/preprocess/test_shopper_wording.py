@@ -128,7 +128,8 @@ def test_packaged_lexicon_loads_and_covers_compounds() -> None:
     assert isinstance(ShopperLexicon([]).max_words, int)
 
 
-@pytest.mark.parametrize(("typed", "meant"), [("黑色高根鞋", "黑色高跟鞋"), ("托鞋 男款", "拖鞋 男款"), ("白色短秀", "白色短袖")])
+@pytest.mark.parametrize(("typed", "meant"), [("黑色高根鞋", "黑色高跟鞋"), ("托鞋 男款", "拖鞋 男款"),
+                                              ("白色短秀", "白色短袖")])
 def test_chinese_homophone_typos_are_corrected_and_reported(parser: QueryParser, typed: str, meant: str) -> None:
     parsed = parser.parse(typed)
     assert parsed.corrected == meant

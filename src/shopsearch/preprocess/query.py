@@ -155,8 +155,7 @@ class QueryParser:
             found: set[str] = set()
             for e in self.shopper.entries:
                 if e.kind == "product":
-                    for term in e.terms:
-                        found.update(self._resolve(term))
+                    found.update(f for f, _ in self._resolve(e.terms))
             type_fields = found
         self.type_fields = frozenset(type_fields)
         # the most specific of them (most distinct values): where a predicted type is looked for
@@ -204,8 +203,7 @@ class QueryParser:
             negated = i > 0 and words[i - 1] == "_not_"
             conf = 0.9
             if term is not None:
-                for t in term.terms:
-                    by_field.update(dict.fromkeys(sorted(self._resolve(t).items())))
+                by_field.update(dict.fromkeys(self._resolve(term.terms)))
                 conf = term.confidence
                 if term.terms and not negated:  # what is not wanted is not searched for
                     out_words.append(term.terms[0])
@@ -228,13 +226,15 @@ class QueryParser:
         return ParsedQuery(text, rewritten if rewritten else normalized, tuple(_dedupe(constraints)),
                            tuple(corrections), read)
 
-    def _resolve(self, term: str) -> dict[str, str]:
-        """Catalogue values (field -> value) for a lexicon term: the term itself, or else its
-        head noun ("Sports Shoes" in a shop whose only shoe type is "Shoes")."""
-        found = self._values.get(_key(term))
-        if found is None and " " in term.strip():
-            found = self._values.get(_key(term.split()[-1]))
-        return found or {}
+    def _resolve(self, terms: Iterable[str]) -> list[tuple[str, str]]:
+        """Catalogue (field, value) pairs for a lexicon entry's terms: the terms the shop has,
+        or, when it has none of them, their head nouns ("Sports Shoes" in a shop whose only
+        shoe type is "Shoes"; not when it has "Sports Shoes" but lacks "Casual Shoes")."""
+        pairs = [pair for t in terms for pair in sorted(self._values.get(_key(t), {}).items())]
+        if not pairs:
+            pairs = [pair for t in terms if " " in t.strip()
+                     for pair in sorted(self._values.get(_key(t.split()[-1]), {}).items())]
+        return pairs
 
     def _vocab_match(self, keys: list[tuple[str, ...]], i: int) -> tuple[int, dict[str, str]] | None:
         for size in range(min(self._max_len, len(keys) - i), 0, -1):
