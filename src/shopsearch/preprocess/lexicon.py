@@ -99,8 +99,6 @@ class Lexicon:
             return text, []
         from pypinyin import lazy_pinyin
 
-        from shopsearch.preprocess.text import chinese_word_frequency
-
         out: list[str] = []
         corrections: list[tuple[str, str]] = []
         i, n = 0, len(text)
@@ -114,7 +112,7 @@ class Lexicon:
                 continue
             for size in range(min(4, n - i), 1, -1):
                 piece = text[i:i + size]
-                freq = chinese_word_frequency(piece)
+                freq = _jieba_frequency(piece)
                 if not all(_CJK.match(ch) for ch in piece) or (
                         freq is not None and (freq == 0 or freq >= COMMON_WORD_FREQ)):
                     continue  # a real word, or the start of real words: not a typo
@@ -211,6 +209,17 @@ class Lexicon:
                 continue  # drop the space between two Chinese terms
             out += piece
         return _SPACES.sub(" ", out).strip()
+
+
+def _jieba_frequency(word: str) -> int | None:
+    """How common a Chinese word is in jieba's dictionary: None when unknown, 0 when it is
+    only the beginning of longer words ("上一" of "上一代")."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()  # once per process; the tokenizer of shopsearch.preprocess.text shares it
+    freq = jieba.get_FREQ(word)
+    return None if freq is None else int(freq)
 
 
 def _inside_latin_word(text: str, start: int, end: int) -> bool:

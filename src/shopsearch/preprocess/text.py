@@ -65,13 +65,6 @@ def _segmenter():  # type: ignore[no-untyped-def]
     return _jieba
 
 
-def chinese_word_frequency(word: str) -> int | None:
-    """How common a Chinese word is in jieba's dictionary: None when unknown, 0 when it is
-    only the beginning of longer words ("上一" of "上一代")."""
-    freq = _segmenter().get_FREQ(word)
-    return None if freq is None else int(freq)
-
-
 def normalize(text: str) -> str:
     """NFKC + lower-case + collapse whitespace."""
     return " ".join(unicodedata.normalize("NFKC", text).lower().split())
