@@ -6,6 +6,7 @@ and ``benchmarks/compaction_race.py``."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,32 +18,44 @@ def _fresh(tiny_index: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(tiny_index, tmp_path / "idx"))
 
 
+def _load_while(index: Path, server: object, action: Callable[[], None], monkeypatch: pytest.MonkeyPatch) -> object:
+    """Load ``index`` as a second engine and run ``action`` (the server's writes) once, just after
+    that load has applied its first log record: the interleaving that lost writes."""
+    import shopsearch
+    from shopsearch.retrieve.engine import Engine
+
+    real_apply = Engine._apply_record
+    fired = []
+
+    def apply_then_act(self: Engine, record: dict) -> None:
+        real_apply(self, record)
+        if self is not server and not fired:
+            fired.append(True)
+            action()
+
+    monkeypatch.setattr(Engine, "_apply_record", apply_then_act)
+    engine = shopsearch.load(index)
+    monkeypatch.setattr(Engine, "_apply_record", real_apply)
+    assert fired
+    return engine
+
+
 def test_write_landing_while_another_process_loads_survives_its_compaction(
         tiny_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The server appends (acknowledged, fsynced) while the compacting process is between
     reading the log and recording its position; the compaction must fold that write in."""
     import shopsearch
-    from shopsearch.retrieve.engine import Engine
 
     index = _fresh(tiny_index, tmp_path)
     server = shopsearch.load(index)
     server.upsert([crashkit._product({"id": "w0", "title": "first wool scarf", "price": 1.0})])
 
-    real_apply = Engine._apply_record
-    fired = []
+    def server_writes() -> None:
+        server.upsert([crashkit._product({"id": "p1", "title": "changed under the load", "price": 835.08})])
+        server.upsert([crashkit._product({"id": "w1", "title": "brand new scarf", "price": 2.0})])
+        server.delete(["p2"])
 
-    def apply_then_server_writes(self: Engine, record: dict) -> None:
-        real_apply(self, record)
-        if self is not server and not fired:  # the compactor, in the middle of its load
-            fired.append(True)
-            server.upsert([crashkit._product({"id": "p1", "title": "changed under the load", "price": 835.08})])
-            server.upsert([crashkit._product({"id": "w1", "title": "brand new scarf", "price": 2.0})])
-            server.delete(["p2"])
-
-    monkeypatch.setattr(Engine, "_apply_record", apply_then_server_writes)
-    compactor = shopsearch.load(index)
-    monkeypatch.setattr(Engine, "_apply_record", real_apply)
-    assert fired
+    compactor = _load_while(index, server, server_writes, monkeypatch)
     compactor.compact()
 
     for engine in (shopsearch.load(index), compactor):
@@ -59,27 +72,17 @@ def test_compaction_elsewhere_while_loading_is_not_mistaken_for_the_live_version
     """Another process compacts after this one read ``CURRENT`` but before it finished loading:
     this process must not later compact (or write) on top of the superseded version."""
     import shopsearch
-    from shopsearch.retrieve.engine import Engine
 
     index = _fresh(tiny_index, tmp_path)
     server = shopsearch.load(index)
     server.upsert([crashkit._product({"id": "w0", "title": "first wool scarf", "price": 1.0})])
 
-    real_apply = Engine._apply_record
-    fired = []
+    def other_compacts() -> None:
+        server.upsert([crashkit._product({"id": "w1", "title": "acknowledged before", "price": 2.0})])
+        server.compact()
+        server.upsert([crashkit._product({"id": "w2", "title": "acknowledged after", "price": 3.0})])
 
-    def apply_then_other_compacts(self: Engine, record: dict) -> None:
-        real_apply(self, record)
-        if self is not server and not fired:
-            fired.append(True)
-            server.upsert([crashkit._product({"id": "w1", "title": "acknowledged before", "price": 2.0})])
-            server.compact()
-            server.upsert([crashkit._product({"id": "w2", "title": "acknowledged after", "price": 3.0})])
-
-    monkeypatch.setattr(Engine, "_apply_record", apply_then_other_compacts)
-    late = shopsearch.load(index)
-    monkeypatch.setattr(Engine, "_apply_record", real_apply)
-    assert fired
+    late = _load_while(index, server, other_compacts, monkeypatch)
     late.compact()
     late.delete(["p1"])
     fresh = shopsearch.load(index)
