@@ -92,7 +92,10 @@ def refine(
     cue = bool(_CUE.search(text)) or cheaper or pricier or (ordinal is not None and bool(_MORE_LIKE.search(text)))
     current_types = {f for c in _loads(state.constraints) for f in c.fields if f in TYPE_FIELDS}
     new_types = {f for c in parsed.constraints if c.op == "eq" for f in c.fields if f in TYPE_FIELDS}
-    follow_up = bool(state.turns) and kind != "reset" and (cue or (not content and not (new_types and current_types)))
+    # an utterance with nothing in it the parser or a cue understands (an emoji, "xyzzy") is not
+    # a follow-up: it starts a query of its own (which may find nothing) instead of re-running the last
+    only_values = not content and bool(parsed.constraints) and not (new_types and current_types)
+    follow_up = bool(state.turns) and kind != "reset" and (cue or ordinal is not None or only_values)
     state.turns.append(utterance)
     if not follow_up:
         _start(state, " ".join(content), parsed.constraints)

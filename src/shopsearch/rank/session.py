@@ -8,6 +8,7 @@ or in SQLite when several service workers must share it (one row per session, JS
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -55,6 +56,7 @@ class SessionState:
     clicked: list[str] = field(default_factory=list)
     disliked: list[str] = field(default_factory=list)
     note: str | None = None  # why a follow-up changed nothing (e.g. no prices to compare)
+    frozen: dict[str, Any] | None = None  # the current turn's ranking (:class:`FrozenTurn`)
     version: int = 0  # bumped by every stored change
     resets: int = 0  # bumped by "start over", so a search that began before it does not undo it
 
@@ -75,9 +77,27 @@ class SessionState:
     def clear(self) -> None:
         """Forget everything but the id ("start over")."""
         fresh = SessionState(self.session_id)
-        for name in (*QUERY_FIELDS, "liked", "clicked", "disliked"):
+        for name in (*QUERY_FIELDS, "liked", "clicked", "disliked", "frozen"):
             setattr(self, name, getattr(fresh, name))
         self.resets += 1
+
+    def require(self, index: int) -> None:
+        """Make preference ``index`` (a constraint that ranks matching products up) a filter
+        that must hold (the shopper turned a preference chip into a filter)."""
+        if not 0 <= index < len(self.constraints):
+            raise IndexError(f"session {self.session_id!r} has no constraint chip {index} "
+                             f"(it has {len(self.constraints)})")
+        self.required.append(self.constraints.pop(index))
+
+    def query_key(self) -> str:
+        """A digest of what shapes this session's results (turns, free words, constraints,
+        anchor, resets; not the dislikes, which only hide products): equal keys mean the same
+        query, so a frozen ranking of it still answers."""
+        part = [len(self.turns), self.resets, self.base, self.constraints, self.required, self.anchor]
+        return hashlib.sha1(json.dumps(part, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+    def frozen_turn(self) -> FrozenTurn | None:
+        return FrozenTurn.from_dict(self.frozen) if self.frozen else None
 
     def feedback(self, event: str, product_id: str) -> None:
         """Apply one feedback event: a dislike also drops an earlier like and vice versa."""
@@ -94,7 +114,7 @@ class SessionState:
     def chips(self) -> list[dict[str, Any]]:
         """What a UI shows: one removable chip per constraint, the anchor, the exclusions."""
         chips = [{"kind": kind, "label": _label(constraint_from_dict(c)), "index": i, "field": c["fields"][0],
-                  "op": c["op"], "value": c["value"], "text": c["text"]}
+                  "op": c["op"], "value": c["value"], "text": c["text"], "confidence": c["confidence"]}
                  for kind, items in (("constraint", self.constraints), ("required", self.required))
                  for i, c in enumerate(items)]
         if self.anchor:
@@ -110,6 +130,40 @@ class SessionState:
                 "note": self.note}
 
 
+@dataclass(frozen=True)
+class FrozenTurn:
+    """One turn's ranking, kept so that its pages, facet filters and sorts never reorder it.
+
+    ``key``: the session's :meth:`SessionState.query_key` it ranks; ``ids`` and ``scores``
+    the ranked products (best first); ``generation``: the engine's catalog generation (a
+    changed catalog ranks again); ``options``: the search options that shaped it (constraint
+    mode, relevance floor); ``weak``: the relevance floor found no good match; ``parsed``,
+    ``signals``, ``facet_fields`` and ``price_edges``: what the first page reported."""
+
+    key: str
+    ids: tuple[str, ...]
+    scores: tuple[float, ...]
+    generation: int
+    options: str
+    weak: bool = False
+    parsed: dict[str, Any] | None = None
+    signals: tuple[str, ...] = ()
+    facet_fields: tuple[str, ...] = ()
+    price_edges: tuple[float, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for name in ("ids", "scores", "signals", "facet_fields", "price_edges"):
+            d[name] = list(d[name])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FrozenTurn:
+        return cls(str(d["key"]), tuple(d["ids"]), tuple(float(x) for x in d["scores"]), int(d["generation"]),
+                   str(d["options"]), bool(d.get("weak")), d.get("parsed"), tuple(d.get("signals") or ()),
+                   tuple(d.get("facet_fields") or ()), tuple(float(x) for x in d.get("price_edges") or ()))
+
+
 def _label(c: Constraint) -> str:
     field_name = c.fields[0].replace("_", " ")
     if c.op == "eq":
@@ -117,7 +171,7 @@ def _label(c: Constraint) -> str:
     if c.op == "ne":
         return f"{field_name}: not {c.value}"
     if c.op == "range":
-        lo, hi = c.value  # type: ignore[misc]
+        lo, hi = c.value  # type: ignore[misc,str-unpack]
         return f"{field_name}: {lo:g}-{hi:g}"
     return f"{field_name} {'≤' if c.op == 'le' else '≥'} {float(c.value):g}"  # type: ignore[arg-type]
 

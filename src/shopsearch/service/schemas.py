@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shopsearch.retrieve.paging import SortOrder
+
 Language = Literal["auto", "zh", "en"]
 EventType = Literal["impression", "click", "add_to_cart", "purchase", "like", "dislike"]
 FilterSpec = dict[str, Any] | list[str]
@@ -32,6 +34,13 @@ class SearchRequest(_Strict):
     constraints: Literal["boost", "filter", "off"] | None = Field(
         None, description="what the understood parts of the query (colour, gender, price...) do: "
         "rank matching products up (boost, the default), filter, or nothing (off)")
+    sort: SortOrder = Field("relevance", description="order of the ranked list: relevance, price_asc, "
+                            "price_desc or newest (the sorts a result list supports are in `sorts`)")
+    loose: bool = Field(False, description="list loose matches even when nothing matches the query well "
+                        "(the relevance floor otherwise answers no hits with `weak: true`)")
+    same_turn: bool = Field(False, description="with session_id: a facet click or sort of the turn already "
+                            "shown; answered from that turn's stored ranking (as any page > 1 is), so what was "
+                            "shown keeps its order")
 
 
 class ProductOut(BaseModel):
@@ -95,6 +104,10 @@ class SearchResponse(BaseModel):
     signals_used: list[str]
     experiment: dict[str, str] | None = Field(None, description="split-traffic experiment and arm, when one runs")
     session: SessionOut | None = Field(None, description="multi-turn state when searching with a session_id")
+    weak: bool = Field(False, description="no good match: nothing in the query matched a product or was "
+                       "understood (the relevance floor); search again with loose=true for the closest products")
+    sorts: list[str] = Field(default_factory=lambda: ["relevance"], description="sorts these results support")
+    suggestions: list[str] = Field(default_factory=list, description="queries to try when there are no hits")
 
 
 class SuggestResponse(BaseModel):

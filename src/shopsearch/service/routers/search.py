@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import functools
 import json
 import logging
 import math
@@ -22,9 +21,12 @@ from starlette.datastructures import UploadFile
 from shopsearch.preprocess.image import ImageError, load_image
 from shopsearch.rank.events import EventLog
 from shopsearch.retrieve.filters import FilterError
+from shopsearch.retrieve.paging import SORT_ORDERS
+from shopsearch.service import turns
 from shopsearch.service.errors import ApiError, from_validation
 from shopsearch.service.schemas import SearchRequest, SearchResponse, SuggestResponse
 from shopsearch.service.state import ServiceState, get_state
+from shopsearch.service.turns import TurnRequest
 from shopsearch.storage import StorageError
 
 logger = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ router = APIRouter(prefix="/v1", tags=["search"])
 
 _BYTESIO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
 _FORM_FIELDS = ("text", "image", "filters", "k", "page", "user_id", "session_id", "explain", "language",
-                "constraints")
+                "constraints", "sort", "loose", "same_turn")
 
 _OPENAPI_BODY = {
     "requestBody": {
@@ -53,6 +55,8 @@ _OPENAPI_BODY = {
                     "explain": {"type": "boolean"},
                     "language": {"type": "string", "enum": ["auto", "zh", "en"]},
                     "constraints": {"type": "string", "enum": ["boost", "filter", "off"]},
+                    "sort": {"type": "string", "enum": list(SORT_ORDERS)},
+                    "loose": {"type": "boolean"}, "same_turn": {"type": "boolean"},
                 },
             }},
         },
@@ -198,7 +202,7 @@ def hits_payload(result: Any, state: ServiceState, offset: int, explain: bool) -
 
 
 def page_payload(result: Any, state: ServiceState, k: int, page: int, explain: bool) -> dict[str, Any]:
-    total = int(getattr(result, "total", result.total_candidates))
+    total = int(result.total if hasattr(result, "total") else result.total_candidates)
     facets = getattr(result, "facets", None) or {}
     return {
         "hits": hits_payload(result, state, (page - 1) * k, explain),
@@ -257,7 +261,7 @@ async def search(request: Request, background: BackgroundTasks) -> dict[str, Any
             raise ApiError(422, "audio", "no speech was recognised in the recording")
         text = f"{text} {transcript.text}".strip()
     offset = (req.page - 1) * req.k
-    options: dict[str, Any] = {"offset": offset, "facets": True}
+    options: dict[str, Any] = {}
     if req.constraints is not None:
         options["constraints"] = req.constraints
     exp, arm = state.experiment, None
@@ -267,9 +271,11 @@ async def search(request: Request, background: BackgroundTasks) -> dict[str, Any
         options.update(exp.search_options(arm))  # the arm's settings win
     if state.ranker is not None:
         options.update(user_id=user_id, session_id=req.session_id, explain=req.explain)
+    sessions = state.ranker.sessions if state.ranker is not None and req.session_id else None
+    turn = TurnRequest(text or None, image, req.k, req.page, req.filters, req.sort, req.loose, req.same_turn,
+                       req.session_id, options)
     try:
-        result = await run_in_threadpool(
-            functools.partial(state.engine.search, text or None, image, req.k, req.filters, **options))
+        result = await run_in_threadpool(turns.search, state.engine, sessions, turn)
     except ValueError as exc:
         raise engine_error(exc) from None
     if arm is not None:
@@ -279,6 +285,8 @@ async def search(request: Request, background: BackgroundTasks) -> dict[str, Any
                                         ("image", image is not None), ("voice", audio is not None)) if on)
     state.metrics.searches.inc(modality=modality)
     body = page_payload(result, state, req.k, req.page, req.explain)
+    body["weak"], body["sorts"] = result.weak, result.sorts
+    body["suggestions"] = _suggestions(state, text) if not result.hits and text else []
     body["transcript"] = transcript.to_dict() if transcript is not None else None
     body["server_ms"] = (time.perf_counter() - t0) * 1000
     body["experiment"] = {"name": exp.config.name, "arm": arm} if arm is not None else None
@@ -288,6 +296,22 @@ async def search(request: Request, background: BackgroundTasks) -> dict[str, Any
                        for i, h in enumerate(result.hits)]
         background.add_task(_log_impressions, state.feedback, impressions)  # after the response is sent
     return body
+
+
+def _suggestions(state: ServiceState, text: str, k: int = 6) -> list[str]:
+    """Queries to try after no hits: completions of the query's words (longest first), or of
+    their first letters (a typo further in)."""
+    if not hasattr(state.engine, "suggest"):
+        return []
+    out: list[str] = []
+    words = sorted(set(text.split()), key=len, reverse=True)
+    for prefix in [*words, *(w[:3] for w in words if len(w) > 3)]:
+        for s in state.engine.suggest(prefix, k):
+            if s.casefold() != text.casefold() and s not in out:
+                out.append(s)
+        if len(out) >= k:
+            break
+    return out[:k]
 
 
 def _log_impressions(log: EventLog, impressions: list[dict[str, Any]]) -> None:

@@ -48,3 +48,16 @@ async def remove_chip(
     except IndexError as exc:
         raise ApiError(404, "index", str(exc)) from None
     return session.public()  # type: ignore[no-any-return]
+
+
+@router.post("/{session_id}/chips/constraint/{index}/require", response_model=SessionOut,
+             summary="Turn a preference chip into a filter (matching products only)")
+async def require_chip(
+    index: int = Path(ge=0, le=1000), session_id: str = SessionId, state: ServiceState = Depends(get_state),
+) -> dict[str, Any]:
+    ranker = _ranker(state)
+    try:
+        session = await run_in_threadpool(ranker.sessions.update, session_id, lambda s: s.require(index))
+    except IndexError as exc:
+        raise ApiError(404, "index", str(exc)) from None
+    return session.public()  # type: ignore[no-any-return]
