@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from shopsearch.service.errors import ApiError
 
@@ -23,6 +24,25 @@ router = APIRouter(include_in_schema=False)
 def index() -> Response:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8",
                         headers={"Content-Security-Policy": CSP, "Cache-Control": "no-cache"})
+
+
+@lru_cache(maxsize=1)
+def _chinese_terms() -> dict[str, str]:
+    """English catalogue term (lower case) -> its preferred Chinese spelling (the lexicon's first
+    row for that term), for the page's Chinese facet names, values and attributes."""
+    from shopsearch.preprocess.lexicon import default_lexicon
+
+    out: dict[str, str] = {}
+    for entry in default_lexicon().entries:
+        if entry.en and entry.kind != "stop":
+            out.setdefault(entry.en.lower(), entry.zh)
+    return out
+
+
+@router.get("/ui/terms/zh")
+def chinese_terms() -> Response:
+    """The lexicon read backwards, for showing catalogue values in the Chinese page."""
+    return JSONResponse(_chinese_terms(), headers={"Cache-Control": "max-age=3600"})
 
 
 @router.get("/static/{name}")
