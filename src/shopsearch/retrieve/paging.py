@@ -76,12 +76,14 @@ def view(
         rows.sort(key=lambda i: (products[i].price is None, -(products[i].price or 0.0)))
     elif sort == "newest":
         rows.sort(key=lambda i: _newest_key(products[i]))
-    counts: dict[str, list[tuple[str, int]]] = {}
-    for field in facet_fields:
-        others = [f for f in parsed if f.key != field]
-        mask = _mask(index, others)
+    # fields without a choice of their own are counted over the filtered list, in one pass
+    chosen = {f.key for f in parsed}
+    counts = facet_counts(products, rows, [f for f in facet_fields if f not in chosen], price_edges)
+    for field in (f for f in facet_fields if f in chosen):
+        mask = _mask(index, [f for f in parsed if f.key != field])
         positions = [i for i in range(len(products)) if mask is None or mask[i]]
         counts.update(facet_counts(products, positions, [field], price_edges))
+    counts = {f: counts[f] for f in facet_fields if f in counts}  # the catalogue's field order
     start = (page - 1) * k
     return View([products[i] for i in rows[start:start + k]], len(rows), counts)
 

@@ -20,7 +20,11 @@ class _Strict(BaseModel):
 class SearchRequest(_Strict):
     """A search. At least one of ``text``, ``image`` (base64 or a data: URL) or an ``audio``
     upload (multipart only). ``filters``: ``{"gender": "Men", "price": {"lt": 200}}`` or
-    ``["gender=Men", "price<200"]``. ``page`` is 1-based, ``k`` hits per page."""
+    ``["gender=Men", "price<200"]``. ``page`` is 1-based, ``k`` hits per page.
+
+    A search ranks its turn once (the top 300 products). With a ``session_id`` the ranking is kept:
+    a further page, or ``same_turn``, is answered from it, and ``filters`` narrow it (so a facet
+    click never reorders what was shown); without one, ``filters`` restrict the whole catalogue."""
 
     text: str | None = Field(None, description="query text, Chinese or English")
     image: str | None = Field(None, description="query photo, base64 (or a data: URL)")
@@ -92,7 +96,8 @@ class TranscriptOut(BaseModel):
 
 class SearchResponse(BaseModel):
     hits: list[HitOut]
-    total: int = Field(description="number of matching products")
+    total: int = Field(description="products in the ranked list, filters applied (the list holds at most the "
+                       "top 300: pages of one query never change it)")
     page: int
     k: int
     pages: int

@@ -86,7 +86,8 @@ def search(engine: Any, sessions: Any, req: TurnRequest) -> TurnPage:
                 sort=req.sort, facet_fields=fields, price_edges=edges)
     page_hits = [by_id[p.id] for p in page.products]
     if sid is not None:
-        turn = FrozenTurn("", tuple(h.product_id for h in hits), tuple(float(h.score) for h in hits),
+        # scores rounded: they are only reported, and a session holds up to 300 of them
+        turn = FrozenTurn("", tuple(h.product_id for h in hits), tuple(round(float(h.score), 5) for h in hits),
                           engine.generation, options_key, weak, result.parsed, tuple(result.signals_used),
                           fields, tuple(edges))
         session = _remember(sessions, sid, turn, page_hits) or session

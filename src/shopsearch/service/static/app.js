@@ -6,6 +6,8 @@
 // server to rank the session's edited query again ("rerun"). Everything that shapes the results
 // is a chip. The URL holds the query in words, the filters, the sort, the page and an open
 // product, so a link can be shared and Back works; a page load always starts a fresh session.
+// One file on purpose: the rendering reads and edits the same page state as the searching
+// (a chip's x, a facet, a card's dislike all start a search); its sections are marked below.
 (function () {
   "use strict";
   const { t } = window.I18N;
