@@ -325,6 +325,20 @@ def test_cheaper_without_prices_says_why(page) -> None:  # type: ignore[no-untyp
     assert "needs prices" in page.inner_text("#note")
 
 
+def test_a_budget_on_products_without_prices_says_why(page) -> None:  # type: ignore[no-untyped-def]
+    def no_prices(route):  # type: ignore[no-untyped-def]
+        body = route.fetch().json()
+        body["sorts"] = ["relevance"]  # what a catalogue without prices answers
+        for hit in body["hits"]:
+            hit["product"]["price"] = None
+        route.fulfill(json=body)
+
+    page.route("**/v1/search", no_prices)
+    search(page, "shirt under 30")
+    assert any("Price" in c for c in chips(page))
+    assert "have no prices" in page.inner_text("#note")
+
+
 def test_chinese_ui_translates_catalogue_values(page, shots: Path) -> None:  # type: ignore[no-untyped-def]
     page.click("#ui-lang")
     page.wait_for_function("document.documentElement.lang === 'zh-CN'")

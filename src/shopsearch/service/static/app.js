@@ -208,8 +208,13 @@
     const fixed = data.parsed && data.parsed.corrected;
     corrected.textContent = fixed ? t("showingFor", { text: fixed }) : "";
     corrected.hidden = !fixed;
-    const note = data.session && data.session.note;
-    $("#note").textContent = note ? noteText(note) : "";
+    let note = data.session && data.session.note ? noteText(data.session.note) : "";
+    const priced = (data.sorts || []).includes("price_asc");
+    const priceChip = [...((data.session && data.session.chips) || []), ...parsedChips(data.parsed)].find((c) => c.field === "price");
+    if (!note && priceChip && kind !== "similar" && (data.hits || []).length && !priced) {
+      note = t("note_priceChip", { label: constraintLabel(priceChip) }); // a budget on products without prices
+    }
+    $("#note").textContent = note;
     $("#note").hidden = !note;
     renderChips(data, kind);
     renderFacets(data.facets || {}, data.total);
@@ -225,7 +230,7 @@
     if (document.activeElement && document.activeElement.disabled) $("#results-title").focus(); // the last page reached
   }
 
-  function noteText(note) {
+  function noteText(note) { // the server's notes, in the page's language
     if (note.startsWith("no prices")) return t("note_noPrices");
     if (note.startsWith("there is no result number")) return t("note_noOrdinal");
     return note;
@@ -648,7 +653,10 @@
   }
 
   // -- the filter drawer (phones) ------------------------------------------------------------
+  // While the drawer is open the rest of the page is inert: Tab and a screen reader stay in it.
+  function setInert(on) { for (const sel of [".top", "#toolbar", ".content"]) $(sel).inert = on; }
   function openDrawer() {
+    setInert(true);
     $("#facets").classList.add("open");
     $("#drawer-backdrop").hidden = false;
     $("#filters-btn").setAttribute("aria-expanded", "true");
@@ -656,6 +664,7 @@
   }
   function closeDrawer() {
     if (!$("#facets").classList.contains("open")) return;
+    setInert(false);
     $("#facets").classList.remove("open");
     $("#drawer-backdrop").hidden = true;
     $("#filters-btn").setAttribute("aria-expanded", "false");
@@ -812,6 +821,7 @@
     $("#facets-close").addEventListener("click", closeDrawer);
     $("#facets-done").addEventListener("click", closeDrawer);
     $("#drawer-backdrop").addEventListener("click", closeDrawer);
+    matchMedia("(min-width: 760px)").addEventListener("change", (e) => { if (e.matches) closeDrawer(); });
     $("#pv-close").addEventListener("click", () => closeProduct({}));
     $("#product-view").addEventListener("cancel", (e) => { e.preventDefault(); closeProduct({}); });
     document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeDrawer(); });
