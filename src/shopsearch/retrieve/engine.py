@@ -123,6 +123,8 @@ class Engine(LiveUpdates):
         for role, ref in manifest.encoders.items():
             if role in _UNREGISTERED_ROLES or (encoders and role in encoders):
                 continue
+            if role == "image" and _is_model_dir_setting(manifest.settings.get("image_model")):
+                continue  # a shop image model directory: checked when first used (_load_image_for)
             try:
                 info = model_info(ref.name)
             except ValueError as exc:
@@ -211,17 +213,34 @@ class Engine(LiveUpdates):
                 ref = self.manifest.encoders[ref_role]
                 if role == "joint":
                     text = self._encoder("text") if self._has_text_vectors else None
-                    enc = _load_joint_for(ref, self.manifest, self._encoder("image"), text)
+                    enc = _load_joint_for(ref, self.manifest, self._image_backbone(), text)
                 elif role == "zeroshot":
                     from shopsearch.encode.zeroshot import ZeroShotEncoder
 
                     text = self._encoder("text") if "text" in self.manifest.encoders else None
-                    enc = ZeroShotEncoder(text_encoder=text, image_encoder=self._encoder("image"))
+                    enc = ZeroShotEncoder(text_encoder=text, image_encoder=self._image_backbone())
+                elif role == "image":
+                    enc = _load_image_for(ref, self.manifest)
                 else:
                     enc = create_encoder(ref.name)
                 _check_encoder(self.manifest, ref_role, enc)
                 self._encoders[role] = enc
         return enc
+
+    def _image_backbone(self) -> Any:
+        """The frozen image backbone the joint model and zero-shot labels read: the image
+        encoder itself, or a shop image model's frozen branch (same network pass)."""
+        enc = self._encoder("image")
+        return getattr(enc, "backbone", enc)
+
+    def _photo_vectors(self, photos: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """(image-role vectors, frozen backbone features) of query photos, one network pass."""
+        enc = self._encoder("image")
+        if hasattr(enc, "backbone"):
+            emb, feats, _ = enc.run(photos)
+            return emb, feats
+        vecs = enc.embed_images(photos)
+        return vecs, vecs
 
     def _query_vector(self, role: str, text: str) -> np.ndarray:
         """Embedding of a text query by ``role``'s encoder, through a bounded LRU cache."""
@@ -369,12 +388,12 @@ class Engine(LiveUpdates):
                 raise ValueError("image: an empty list of images")
             want_joint = "joint" in roles and ("joint_image" in use or "composed" in use)
             if "image" in roles and ("image" in use or want_joint):
-                backbone = self._encoder("image").embed_images(photos)
+                vecs, backbone = self._photo_vectors(photos)
                 # several photos at once: the mean of their vectors ("things like these")
-                queries["image"] = l2_normalize(backbone.mean(axis=0, keepdims=True))[0]
+                queries["image"] = l2_normalize(vecs.mean(axis=0, keepdims=True))[0]
             if want_joint:
                 joint = self._encoder("joint")
-                if "image" in roles and joint.image_backbone == feature_space(self.manifest.encoders["image"].name):
+                if "image" in roles and joint.image_backbone == feature_space(self._image_backbone().name):
                     # one backbone pass serves both signals
                     vecs = joint.project_images(joint.image_features_from(backbone, photos))
                 else:
@@ -676,6 +695,33 @@ def _check_encoder(manifest: Manifest, role: str, enc: Any) -> None:
             f"{', version ' + ref.version if ref.version else ''}), got {enc.name!r} (dim {enc.dim}"
             f"{', version ' + version if ref.version else ''}); rebuild the index or pass the matching model"
         )
+
+
+def _is_model_dir_setting(value: Any) -> bool:
+    """Whether a manifest's ``image_model`` setting names a model directory (not a registry model)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        model_info(value)
+    except ValueError:
+        return True
+    return False
+
+
+def _load_image_for(ref: Any, manifest: Manifest) -> Any:
+    """The index's image encoder: a registry model by name, or the shop image model directory
+    the manifest names (refused by :func:`_check_encoder` when it was retrained since)."""
+    from shopsearch.encode.shop_image import ShopImageEncoder
+
+    configured = manifest.settings.get("image_model")
+    if not _is_model_dir_setting(configured):
+        return create_encoder(ref.name)
+    if not Path(configured).is_dir():
+        raise IndexFormatError(
+            f"the index was built with the shop image model at {configured}, which no longer exists; "
+            "restore it or rebuild the index"
+        )
+    return ShopImageEncoder(configured)
 
 
 def _load_joint_for(ref: Any, manifest: Manifest, image_encoder: Any, text_encoder: Any = None) -> Any:

@@ -8,8 +8,11 @@ import shlex
 import sys
 import time
 from dataclasses import fields
+from typing import Any
 
 from shopsearch.training.config import TrainConfig
+from shopsearch.training.image_losses import IMAGE_LOSSES
+from shopsearch.training.image_model import ImageTrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +67,22 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:  # type: i
     p.add_argument("--version", dest="model_version", default="1", help="model version string")
     p.add_argument("--notes", default="", help="free text for the model card's Notes section")
     p.add_argument("--force", action="store_true", help="replace an existing model directory")
+    g = p.add_argument_group("shop image model (photo search; written to OUT/image)")
+    di = ImageTrainConfig()
+    g.add_argument("--image", choices=("auto", "yes", "no"), default="auto",
+                   help="train the shop image model: auto = when enough products have several photos")
+    g.add_argument("--image-loss", choices=IMAGE_LOSSES, default=di.loss,
+                   help="proxy (normalised softmax with margin) or triplet (batch-hard)")
+    g.add_argument("--image-epochs", type=int, default=di.epochs)
+    g.add_argument("--image-views", type=int, default=None,
+                   help=f"augmented views per photo (default: fit a budget of {di.view_budget} views, "
+                   f"at most {di.max_views})")
+    g.add_argument("--image-dim", type=int, default=di.dim, help="image embedding dimension")
+    g.add_argument("--image-tta-flip", action="store_true",
+                   help="average each photo with its mirror image at index and query time")
+    g.add_argument("--no-joint", dest="joint", action="store_false",
+                   help="train only the shop image model (OUT/image), not the text-image heads")
+    g.add_argument("--threads", type=int, default=None, help="CPU threads for training (default: all)")
     p.set_defaults(func=run_train)
 
 
@@ -74,12 +93,24 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**values)
 
 
+def image_config_from_args(args: argparse.Namespace) -> ImageTrainConfig:
+    """The :class:`ImageTrainConfig` the ``--image-*`` flags describe."""
+    return ImageTrainConfig(
+        loss=args.image_loss, epochs=args.image_epochs, views=args.image_views, dim=args.image_dim,
+        tta_flip=args.image_tta_flip, seed=args.seed, threads=args.threads,
+    )
+
+
 def run_train(args: argparse.Namespace) -> int:
-    """Handler of ``shopsearch train``; prints a one-line summary, returns the exit code."""
+    """Handler of ``shopsearch train``; prints a summary per model, returns the exit code."""
     from shopsearch.catalog import FieldMapping, load_catalog, load_mapping
     from shopsearch.training.pipeline import train
 
+    # Training takes minutes: show its progress lines (epochs and their validation metric)
+    # even without -v. Progress bars go to stderr.
+    logging.getLogger("shopsearch.training").setLevel(min(logging.INFO, logging.getLogger().level or logging.INFO))
     config = config_from_args(args)
+    image_config = image_config_from_args(args)
     mapping = load_mapping(args.mapping) if args.mapping else None
     if args.map:
         mapping = FieldMapping.from_pairs(args.map, base=mapping)
@@ -92,17 +123,70 @@ def run_train(args: argparse.Namespace) -> int:
     # parsed flags when the handler is called some other way.
     command = "shopsearch " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
         if "train" in sys.argv[1:] else _reconstruct(args)
-    fit = train(
-        loaded.products, args.out, config, name=args.name, version=args.model_version,
-        command=command, catalog=str(args.catalog), cache_path=args.cache,
-        holdout=args.holdout, holdout_seed=args.holdout_seed, overwrite=args.force,
-        notes=args.notes,
+    products = loaded.products
+    if args.holdout > 0:
+        from shopsearch.training.config import split_ids
+
+        keep, _ = split_ids([p.id for p in products], args.holdout, args.holdout_seed)
+        image_products = [products[i] for i in keep]
+    else:
+        image_products = list(products)
+    want_image, why = _want_image(args.image, image_products)
+    if not args.joint and not want_image:
+        raise SystemExit(f"train: --no-joint leaves nothing to train: {why}")
+    if args.joint:
+        fit = train(
+            products, args.out, config, name=args.name, version=args.model_version,
+            command=command, catalog=str(args.catalog), cache_path=args.cache,
+            holdout=args.holdout, holdout_seed=args.holdout_seed, overwrite=args.force,
+            notes=args.notes, progress=True,
+        )
+        val = fit.val_metrics
+        print(
+            f"trained {args.name} {args.model_version} -> {args.out}: best epoch {fit.best_epoch}/"
+            f"{fit.epochs_run}, val nDCG@10 {val.get('val_ndcg@10', 0.0):.4f}, title R@10 "
+            f"{val.get('val_title_recall@10', 0.0):.4f}, {time.perf_counter() - started:.0f} s"
+        )
+    if not want_image:
+        print(f"no shop image model: {why} (--image yes trains one anyway)")
+        return 0
+    return _train_image(args, image_products, image_config, command, started)
+
+
+def _want_image(choice: str, products: list[Any]) -> tuple[bool, str]:
+    from shopsearch.training.image_model import should_train
+
+    if choice == "no":
+        return False, "--image no"
+    ok, why = should_train(products)
+    return (True, why) if choice == "yes" else (ok, why)
+
+
+def _train_image(args: argparse.Namespace, products: list[Any], config: ImageTrainConfig, command: str,
+                 started: float) -> int:
+    from pathlib import Path
+
+    from shopsearch.encode.shop_image import IMAGE_SUBDIR
+    from shopsearch.training.image_model import (
+        catalogue_digest,
+        catalogue_photos,
+        export_image_model,
+        fit_image_model,
     )
-    val = fit.val_metrics
+
+    photos = catalogue_photos(products)
+    t = time.perf_counter()
+    fit = fit_image_model(photos, config, progress=True)
+    out = Path(args.out) / IMAGE_SUBDIR
+    export_image_model(fit, config, out, name=f"{args.name}-image", version=args.model_version, command=command,
+                       catalog=str(args.catalog), data_checksum=catalogue_digest(photos),
+                       overwrite=args.force)
+    base = fit.history[0]["val_top1"]
     print(
-        f"trained {args.name} {args.model_version} -> {args.out}: best epoch {fit.best_epoch}/"
-        f"{fit.epochs_run}, val nDCG@10 {val.get('val_ndcg@10', 0.0):.4f}, title R@10 "
-        f"{val.get('val_title_recall@10', 0.0):.4f}, {time.perf_counter() - started:.0f} s"
+        f"trained shop image model -> {out}: {fit.n_photos} photos of {fit.n_products} products, "
+        f"validation top-1 {fit.val_top1:.4f} ({fit.val_kind}; frozen features {base:.4f}), best epoch "
+        f"{fit.best_epoch}/{config.epochs}, {time.perf_counter() - t:.0f} s "
+        f"(total {time.perf_counter() - started:.0f} s)"
     )
     return 0
 
@@ -114,9 +198,9 @@ def _reconstruct(args: argparse.Namespace) -> str:
         if key in skip or value is None or value == [] or value is False:
             continue
         flag = "--" + ("version" if key == "model_version" else key.replace("_", "-"))
-        if key == "color":
+        if key in ("color", "joint"):
             if not value:
-                parts.append("--no-color")
+                parts.append(f"--no-{key}")
             continue
         if value is True:
             parts.append(flag)

@@ -64,7 +64,7 @@ def add_codeswitched(
 def prepare(
     products: Sequence[Product], config: TrainConfig, *,
     text_encoder: TextEncoder | None = None, image_encoder: ImageEncoder | None = None,
-    cache: EmbeddingCache | None = None, lexicon: Lexicon | None = None,
+    cache: EmbeddingCache | None = None, lexicon: Lexicon | None = None, progress: bool = False,
 ) -> TrainingData:
     """Texts and backbone features for ``products`` (those without an image are skipped)."""
     from shopsearch.encode.registry import create_encoder
@@ -86,8 +86,8 @@ def prepare(
 
         extra, shopper = add_shopper_variants(bank, default_shopper_lexicon(), config.seed, offset=len(texts))
         texts += extra
-    tenc: TextEncoder = text_encoder or create_encoder("e5-small")  # type: ignore[assignment]
-    ienc: ImageEncoder = image_encoder or create_encoder("efficientnet-lite0")  # type: ignore[assignment]
+    tenc: TextEncoder = text_encoder or create_encoder("e5-small", progress=progress)  # type: ignore[assignment]
+    ienc: ImageEncoder = image_encoder or create_encoder("efficientnet-lite0", progress=progress)  # type: ignore[assignment]
     logger.info("%d products, %d training texts", len(usable), len(texts))
     text_feats = embed_with_cache(
         cache, lambda: [text_key(tenc.name, "query", t) for t in texts], texts, tenc.dim,
@@ -132,6 +132,7 @@ def train(
     cache_path: str | Path | None = None, holdout: float = 0.0, holdout_seed: int = 0,
     overwrite: bool = False, notes: str = "",
     text_encoder: TextEncoder | None = None, image_encoder: ImageEncoder | None = None,
+    progress: bool = False,
 ) -> FitResult:
     """Train heads on ``products`` and write the model directory ``out_dir``.
 
@@ -150,7 +151,7 @@ def train(
     cache = EmbeddingCache(cache_path) if cache_path else None
     try:
         data = prepare(products, config, text_encoder=text_encoder, image_encoder=image_encoder,
-                       cache=cache)
+                       cache=cache, progress=progress)
     finally:
         if cache is not None:
             cache.close()
