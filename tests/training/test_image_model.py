@@ -181,7 +181,7 @@ def test_onnx_parity_with_torch_and_frozen_backbone(trained) -> None:  # type: i
     px = np.stack([to_array(load_image(p), IMAGE_SIZE) for p in paths])
     x = torch.from_numpy((px.transpose(0, 3, 1, 2).astype(np.float32) - 127.0) / 128.0)
     with torch.inference_mode():
-        ref_emb, _, _ = full_network(fit.state, 32)(x)
+        ref_emb, _, _ = full_network(fit.state, 32, 15)(x)
     cos = (emb * ref_emb.numpy()).sum(axis=1)
     assert cos.min() >= 0.9999
     # the frozen branch is the packaged EfficientNet-Lite0, unchanged

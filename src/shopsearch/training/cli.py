@@ -74,6 +74,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:  # type: i
     g.add_argument("--image-loss", choices=IMAGE_LOSSES, default=di.loss,
                    help="proxy (normalised softmax with margin) or triplet (batch-hard)")
     g.add_argument("--image-epochs", type=int, default=di.epochs)
+    g.add_argument("--image-tune-from", type=int, default=di.tune_from, choices=(12, 13, 14, 15),
+                   help="first EfficientNet-Lite0 block to fine-tune (earlier blocks stay frozen)")
     g.add_argument("--image-views", type=int, default=None,
                    help=f"augmented views per photo (default: fit a budget of {di.view_budget} views, "
                    f"at most {di.max_views})")
@@ -96,7 +98,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def image_config_from_args(args: argparse.Namespace) -> ImageTrainConfig:
     """The :class:`ImageTrainConfig` the ``--image-*`` flags describe."""
     return ImageTrainConfig(
-        loss=args.image_loss, epochs=args.image_epochs, views=args.image_views, dim=args.image_dim,
+        loss=args.image_loss, epochs=args.image_epochs, tune_from=args.image_tune_from, views=args.image_views,
+        dim=args.image_dim,
         tta_flip=args.image_tta_flip, seed=args.seed, threads=args.threads,
     )
 

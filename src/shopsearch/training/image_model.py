@@ -59,7 +59,8 @@ from shopsearch.types import Product
 
 logger = logging.getLogger(__name__)
 
-SPLIT_BLOCK = 15  # EfficientNet-Lite0 has 16 blocks; the last one (192 -> 320 channels, 7 x 7) is tuned
+N_BLOCKS = 16  # EfficientNet-Lite0's MBConv blocks; 12-15 run at 7 x 7 (192 channels in), 15 widens to 320
+TUNABLE = (12, 13, 14, 15)  # first tuned block: from 12 on, the frozen trunk's maps are 7 x 7 x 192
 TRAINING_FILE = "training.json"
 CARD_FILE = "MODEL_CARD.md"
 _MEAN = 127.0
@@ -79,6 +80,7 @@ class ImageTrainConfig:
     """
 
     loss: ImageLoss = "proxy"
+    tune_from: int = 15
     epochs: int = 6
     dim: int = 256
     lr: float = 3e-4
@@ -98,6 +100,8 @@ class ImageTrainConfig:
     augment: PhotoAugment = field(default_factory=PhotoAugment)
 
     def __post_init__(self) -> None:
+        if self.tune_from not in TUNABLE:
+            raise ValueError(f"ImageTrainConfig.tune_from must be one of {TUNABLE}, got {self.tune_from}")
         if self.loss not in IMAGE_LOSSES:
             raise ValueError(f"ImageTrainConfig.loss must be one of {', '.join(IMAGE_LOSSES)}, got {self.loss!r}")
         for name in ("epochs", "dim", "batch_size", "view_budget", "max_views"):
@@ -173,7 +177,7 @@ def _torch() -> Any:
     return torch
 
 
-def _trunk_module(model: Any) -> Any:
+def _trunk_module(model: Any, split: int) -> Any:
     _torch()
     from torch import nn
 
@@ -185,7 +189,7 @@ def _trunk_module(model: Any) -> Any:
         def forward(self, x: Any) -> Any:
             m = self.m
             x = m._swish(m._bn0(m._conv_stem(x)))
-            for block in m._blocks[:SPLIT_BLOCK]:
+            for block in m._blocks[:split]:
                 x = block(x)
             return x
 
@@ -196,14 +200,14 @@ class _TailHead:
     """Factory for the trainable part: last block + head conv + BN + pool + projection."""
 
     @staticmethod
-    def build(model: Any, dim: int) -> Any:
+    def build(model: Any, dim: int, split: int) -> Any:
         torch = _torch()
         from torch import nn
 
         class Tail(nn.Module):
             def __init__(self, m: Any) -> None:
                 super().__init__()
-                self.blocks = torch.nn.ModuleList(copy.deepcopy(list(m._blocks[SPLIT_BLOCK:])))
+                self.blocks = torch.nn.ModuleList(copy.deepcopy(list(m._blocks[split:])))
                 self.head = copy.deepcopy(m._conv_head)
                 self.bn = copy.deepcopy(m._bn1)
                 self.act = m._swish
@@ -219,23 +223,24 @@ class _TailHead:
         return Tail(model)
 
 
-def trunk_onnx_path() -> Path:
-    """The frozen trunk (blocks 0-14) as ONNX, exported once per weights file and cached."""
+def trunk_onnx_path(split: int) -> Path:
+    """The frozen trunk (blocks before ``split``) as ONNX, exported once per weights file and cached."""
     root = Path(os.environ.get("SHOPSEARCH_MODELS", Path.home() / ".cache" / "shopsearch" / "models"))
-    return root / f"{BACKBONE}-{weights_digest()}-trunk{SPLIT_BLOCK}.onnx"
+    return root / f"{BACKBONE}-{weights_digest()}-trunk{split}.onnx"
 
 
-def _trunk_session(threads: int | None) -> Any:
+def _trunk_session(threads: int | None, split: int) -> Any:
     import onnxruntime as ort  # type: ignore[import-untyped]
 
-    path = trunk_onnx_path()
+    path = trunk_onnx_path(split)
     if not path.is_file():
         torch = _torch()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp-{os.getpid()}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(_trunk_module(torch_model()), torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE), str(tmp),
+            torch.onnx.export(_trunk_module(torch_model(), split), torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE),
+                              str(tmp),
                               input_names=["pixels"], output_names=["maps"],
                               dynamic_axes={"pixels": {0: "n"}, "maps": {0: "n"}}, opset_version=17, dynamo=False)
         os.replace(tmp, path)
@@ -251,7 +256,7 @@ def trunk_maps(
 ) -> np.ndarray:
     """Frozen-trunk maps of each photo's plain view and ``views`` augmented views:
     float16 (n_photos, views + 1, 192, 7, 7). View 0 is the plain (index-time) preprocessing."""
-    session = _trunk_session(config.threads)
+    session = _trunk_session(config.threads, config.tune_from)
     rng = random.Random(config.seed * 1_000_003 + seed_offset)
     out: np.ndarray | None = None
     per_batch = max(1, 32 // (views + 1))
@@ -367,7 +372,7 @@ def fit_image_model(
     seconds["views"] = time.perf_counter() - t
 
     model = torch_model()
-    net = _TailHead.build(model, config.dim)
+    net = _TailHead.build(model, config.dim, config.tune_from)
     for module in net.modules():  # frozen batch-norm statistics and affine parameters
         if isinstance(module, torch.nn.BatchNorm2d):
             module.eval()
@@ -437,8 +442,8 @@ def _cached(folder: Path | None, photos: Sequence[Photo], views: int, config: Im
     """``compute()``, kept in ``folder`` under a key of everything that decides the maps."""
     if folder is None:
         return compute()
-    key = hashlib.sha256(json.dumps([[p.path, p.label] for p in photos] + [
-        views, config.seed, offset, asdict(config.augment), weights_digest(), SPLIT_BLOCK]).encode()).hexdigest()[:20]
+    decided = [views, config.seed, offset, asdict(config.augment), weights_digest(), config.tune_from]
+    key = hashlib.sha256(json.dumps([[p.path, p.label] for p in photos] + decided).encode()).hexdigest()[:20]
     path = Path(folder) / f"image-maps-{key}.npy"
     if path.is_file():
         return np.load(path)
@@ -467,13 +472,13 @@ def _batches(config: ImageTrainConfig, rng: np.random.Generator, train_arr: np.n
     return out
 
 
-def full_network(state: dict[str, Any], dim: int) -> Any:
+def full_network(state: dict[str, Any], dim: int, split: int) -> Any:
     """The exported network: pixels -> (embedding, frozen features, logits), torch module."""
-    torch = _torch()
+    _torch()
     model = torch_model()
-    tail = _TailHead.build(model, dim)
+    tail = _TailHead.build(model, dim, split)
     tail.load_state_dict(state)
-    trunk = _trunk_module(model)
+    trunk = _trunk_module(model, split)
 
     from torch import nn
 
@@ -487,7 +492,7 @@ def full_network(state: dict[str, Any], dim: int) -> Any:
             m = self.trunk.m
             h = self.trunk(x)
             f = h
-            for block in m._blocks[SPLIT_BLOCK:]:
+            for block in m._blocks[split:]:
                 f = block(f)
             pooled = m._swish(m._bn1(m._conv_head(f))).mean(dim=(2, 3))
             return self.tail(h), pooled, m._fc(pooled)
@@ -512,7 +517,8 @@ def export_image_model(
     tmp = out / f".{ONNX_FILE}.tmp-{os.getpid()}"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(full_network(fit.state, config.dim), torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE), str(tmp),
+        net = full_network(fit.state, config.dim, config.tune_from)
+        torch.onnx.export(net, torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE), str(tmp),
                           input_names=["pixels"], output_names=["embedding", "features", "logits"],
                           dynamic_axes={k: {0: "n"} for k in ("pixels", "embedding", "features", "logits")},
                           opset_version=17, dynamo=False)
@@ -521,7 +527,7 @@ def export_image_model(
         "format": FORMAT, "format_version": FORMAT_VERSION, "name": name, "version": version,
         "dim": config.dim, "input_size": IMAGE_SIZE,
         "backbone": {"name": BACKBONE, "dim": BACKBONE_DIM, "weights_sha256": weights_digest()},
-        "tuned_blocks": list(range(SPLIT_BLOCK, 16)), "tta_flip": config.tta_flip,
+        "tuned_blocks": list(range(config.tune_from, N_BLOCKS)), "tta_flip": config.tta_flip,
         "preprocessing": "pad to a white square, bicubic resize to 224, (x - 127) / 128",
     }
     (out / CONFIG_FILE).write_text(json.dumps(model_config, indent=2) + "\n", encoding="utf-8")
