@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+import shopsearch
 from shopsearch.config import IndexConfig, sample_data_dir
 from shopsearch.index.builder import ProductVectors
 from shopsearch.index.lexical import LexicalIndex
@@ -71,9 +72,9 @@ def main() -> None:
         # the replica builds BM25 from its products with this code; give the embedded engine the
         # same (an index built by an older version may have tokenised differently)
         fields = tuple(f for f in local.manifest.fields if f != "image")
-        local.lexical = LexicalIndex.build([lexical_text(p, fields) for p in local.products])
+        local.catalog.state.lexical = LexicalIndex.build([lexical_text(p, fields) for p in local.products])
         t = time.perf_counter()
-        remote = Engine.load(Path(tmp) / "remote")
+        remote = shopsearch.load(Path(tmp) / "remote")
         out["replica_load_s"] = round(time.perf_counter() - t, 1)
         photos = [p.images[0] for p in local.products[:: max(1, len(local.products) // args.images)]][:args.images]
         # the same replica with a wide HNSW search: what is left of the differences is not ANN recall
@@ -104,7 +105,7 @@ def main() -> None:
                     row[label]["identical_lists"] = round(float(np.mean([a == b for a, b in pairs])), 4)
             out[name] = row
         wide.close()
-        remote.close()  # type: ignore[attr-defined]
+        remote.close()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "scale_engine.json").write_text(json.dumps(out, indent=2))
     lines = [f"# Fashion catalog ({out['products']} products, signals {', '.join(out['signals'])} + lexical): "

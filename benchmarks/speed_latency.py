@@ -110,7 +110,7 @@ def measure(index: str, threads: int | None, texts: list[str], photos: list) -> 
     engine = shopsearch.load(index, encoders=encoders)
     engine.search(text="warm up", k=10)
     engine.search(image=photos[0], k=10)
-    text_enc, image_enc, joint = engine._encoder("text"), engine._encoder("image"), engine._encoder("joint")
+    text_enc, image_enc, joint = engine.encoders.get("text"), engine.encoders.get("image"), engine.encoders.get("joint")
     return {
         "text cold (encode + search)": timed(lambda q: engine.search(text=q, k=10), texts),
         "text warm (cached embedding)": timed(lambda q: engine.search(text=q, k=10), texts),

@@ -23,7 +23,21 @@ if TYPE_CHECKING:
 
 
 def load(index_dir: Any, **kwargs: Any) -> Engine:
-    """Open an index directory for searching (see :class:`shopsearch.retrieve.engine.Engine`)."""
-    from shopsearch.retrieve.engine import Engine
+    """Open an index directory for searching (see :class:`shopsearch.retrieve.engine.Engine`).
 
+    The backend follows the index's manifest: a local index (products and FAISS vectors in the
+    directory, updates in its write-ahead log) opens with :meth:`Engine.load`; an index kept in
+    PostgreSQL + Milvus opens as a replica (:mod:`shopsearch.scale.replica`). Keyword arguments:
+    ``config`` (:class:`~shopsearch.config.SearchConfig`), ``verify``, ``encoders``.
+    """
+    from pathlib import Path
+
+    from shopsearch.index.manifest import read_manifest, resolve_version
+    from shopsearch.retrieve.engine import Engine
+    from shopsearch.retrieve.loading import uses_external_stores
+
+    if uses_external_stores(read_manifest(resolve_version(Path(index_dir)))):
+        from shopsearch.scale.replica import open_replica
+
+        return open_replica(index_dir, **kwargs)
     return Engine.load(index_dir, **kwargs)

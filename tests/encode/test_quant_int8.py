@@ -86,7 +86,7 @@ def test_index_records_int8_encoder_and_queries_use_it(tmp_path: Path) -> None:
     engine = shopsearch.load(out)
     result = engine.search(image=str(tmp_path / "shop" / "images" / "p3.png"), k=3)
     assert result.hits[0].product_id == "p3"
-    assert engine._encoder("image").name == INT8 and engine._encoder("image").precision == "int8"
+    assert engine.encoders.get("image").name == INT8 and engine.encoders.get("image").precision == "int8"
     assert feature_space(INT8) == "efficientnet-lite0"
     assert "joint" in manifest.encoders  # the fp32-trained joint model accepts the int8 features
 

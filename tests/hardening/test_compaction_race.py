@@ -22,20 +22,21 @@ def _load_while(index: Path, server: object, action: Callable[[], None], monkeyp
     """Load ``index`` as a second engine and run ``action`` (the server's writes) once, just after
     that load has applied its first log record: the interleaving that lost writes."""
     import shopsearch
-    from shopsearch.retrieve.engine import Engine
+    from shopsearch.retrieve.live import LocalUpdates
+    from shopsearch.retrieve.state import CatalogState
 
-    real_apply = Engine._apply_record
+    real_apply = LocalUpdates._apply_record
     fired = []
 
-    def apply_then_act(self: Engine, record: dict) -> None:
-        real_apply(self, record)
-        if self is not server and not fired:
+    def apply_then_act(self: LocalUpdates, state: CatalogState, record: dict) -> None:
+        real_apply(self, state, record)
+        if self is not server.updates and not fired:  # type: ignore[attr-defined]
             fired.append(True)
             action()
 
-    monkeypatch.setattr(Engine, "_apply_record", apply_then_act)
+    monkeypatch.setattr(LocalUpdates, "_apply_record", apply_then_act)
     engine = shopsearch.load(index)
-    monkeypatch.setattr(Engine, "_apply_record", real_apply)
+    monkeypatch.setattr(LocalUpdates, "_apply_record", real_apply)
     assert fired
     return engine
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shopsearch.index.dense import DenseIndex, DenseParams, _best_per_product
+from shopsearch.index.dense import DenseIndex, DenseParams, best_per_product
 
 
 def _unit(n: int, d: int, seed: int) -> np.ndarray:
@@ -23,20 +23,20 @@ def _naive(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[list[int], lis
 
 
 @pytest.mark.parametrize("n_products,k", [(50, 5), (400, 10), (7, 10), (1000, 1)])
-def test_best_per_product_matches_naive(n_products: int, k: int) -> None:
+def testbest_per_product_matches_naive(n_products: int, k: int) -> None:
     rng = np.random.default_rng(n_products)
     rows = rng.integers(0, n_products, 3000)
     scores = rng.standard_normal(3000).astype(np.float32)
-    got, got_scores = _best_per_product(rows, scores, k)
+    got, got_scores = best_per_product(rows, scores, k)
     want, want_scores = _naive(rows, scores, k)
     assert got.tolist() == want
     np.testing.assert_allclose(got_scores, want_scores, rtol=1e-6)
 
 
-def test_best_per_product_ties_prefer_lower_offset() -> None:
+def testbest_per_product_ties_prefer_lower_offset() -> None:
     rows = np.array([5, 3, 9, 1, 7])
     scores = np.array([0.5, 0.9, 0.9, 0.9, 0.1], dtype=np.float32)
-    assert _best_per_product(rows, scores, 2)[0].tolist() == [3, 9]
+    assert best_per_product(rows, scores, 2)[0].tolist() == [3, 9]
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "fp16", "sq8", "pq"])

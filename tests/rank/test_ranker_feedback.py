@@ -19,8 +19,8 @@ def engine(shop_index: Path):  # type: ignore[no-untyped-def]
 
 
 def _cos_to(engine, pid: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    space = engine.ranker._derived("space")[1]
-    anchor = space[engine._positions[pid]]
+    space = engine.ranker.facts().space[1]
+    anchor = space[engine.positions[pid]]
     return {p.id: float(space[i] @ anchor) for i, p in enumerate(engine.products)}
 
 

@@ -118,7 +118,7 @@ def test_chosen_signals_with_nothing_to_say_give_no_results_not_an_error(engine)
 def test_a_text_query_runs_e5_once_in_catalogue_words(engine) -> None:  # type: ignore[no-untyped-def]
     """The joint model's text head reads the text signal's embedding of the rewritten query."""
     assert "joint" in engine.dense
-    encoder = engine._encoder("text")
+    encoder = engine.encoders.get("text")
     calls: list[list[str]] = []
     real = encoder.embed_queries
     encoder.embed_queries = lambda texts: calls.append(list(texts)) or real(texts)  # type: ignore[method-assign]

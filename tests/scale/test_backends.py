@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import shopsearch
 from shopsearch.config import IndexConfig
 from shopsearch.retrieve.engine import Engine
 from shopsearch.scale.build import build
@@ -65,13 +66,11 @@ def _ids(result: Any) -> list[str]:
 
 
 def _open(path: Path) -> Engine:
-    return Engine.load(path)
+    return shopsearch.load(path)
 
 
 def _close(engine: Engine) -> None:
-    close = getattr(engine, "close", None)
-    if close is not None:
-        close()
+    engine.close()
 
 
 @pytest.fixture(scope="module")

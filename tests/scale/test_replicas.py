@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shopsearch.scale.services import _stop_group, free_port
+from shopsearch.scale.services import free_port, stop_group
 from tests.conftest import tiny_rows, write_catalog
 from tests.scale.conftest import fresh_namespace
 
@@ -71,7 +71,7 @@ def replicas(postgres: Any, milvus: Any, ray_cluster: Any, tmp_path: Path) -> It
         yield urls[0], urls[1], report
     finally:
         for proc in procs:
-            _stop_group(proc, timeout=20)
+            stop_group(proc, timeout=20)
 
 
 def _search_ids(url: str, text: str) -> list[str]:

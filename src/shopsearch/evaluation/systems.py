@@ -116,11 +116,11 @@ class EngineSystems:
         self.products: dict[str, dict[str, Any]] = {}
 
     def engine(self, spec: SystemSpec) -> Any:
-        from shopsearch.retrieve.engine import Engine
+        import shopsearch
 
         key = json.dumps(spec.config, sort_keys=True)
         if key not in self._engines:
-            engine = Engine.load(self.index_dir, config=spec.search_config(SearchConfig(query_cache_size=0)))
+            engine = shopsearch.load(self.index_dir, config=spec.search_config(SearchConfig(query_cache_size=0)))
             engine.warmup()
             self._engines[key] = engine
         return self._engines[key]

@@ -358,13 +358,13 @@ def dense_params(hnsw_threshold: int, kind: str) -> DenseParams:
 def _settings(config: IndexConfig) -> dict[str, Any]:
     """What the manifest records of the build settings (the image model only with images)."""
     settings: dict[str, Any] = {"hnsw_threshold": config.hnsw_threshold, "dense_index": config.dense_index,
-                                "joint_model": _joint_setting(config)}
+                                "joint_model": joint_setting(config)}
     if config.has_images:
         settings["image_model"] = image_model_spec(config)
     return settings
 
 
-def _joint_setting(config: IndexConfig) -> str | None:
+def joint_setting(config: IndexConfig) -> str | None:
     """The joint model as recorded in the manifest: None, "default", or an absolute path."""
     if config.joint_model in (None, "default"):
         return config.joint_model

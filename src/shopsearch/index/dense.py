@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import faiss
 import numpy as np
@@ -90,6 +90,35 @@ def _pq_m(dim: int, wanted: int) -> int:
     while dim % m:
         m -= 1
     return m
+
+
+class VectorIndex(Protocol):
+    """What the engine needs from a dense index of one vector role (:class:`DenseIndex` over
+    FAISS here; :class:`shopsearch.scale.milvus.MilvusDenseIndex` over a Milvus collection).
+    ``rows[i]`` is the product position of vector i; scores are inner products."""
+
+    dim: int
+    n_products: int
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def vectors(self) -> np.ndarray: ...
+
+    @property
+    def rows(self) -> np.ndarray: ...
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
+               aggregation: str = "max") -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (positions int64, scores float32) of products passing ``allowed``."""
+        ...
+
+    def rescore(self, query: np.ndarray, positions: np.ndarray, fn: Any) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def vectors_of(self, position: int) -> np.ndarray: ...
+
+    def append(self, vectors: np.ndarray, rows: np.ndarray, n_products: int) -> None: ...
 
 
 class DenseIndex:
@@ -196,14 +225,14 @@ class DenseIndex:
             raise ValueError(f"aggregation must be max or mean, got {aggregation!r}")
         if allowed is not None:
             sel = np.flatnonzero(allowed[self.rows])
-            return _best_per_product(self.rows[sel], self.vectors[sel] @ q[0], k)
+            return best_per_product(self.rows[sel], self.vectors[sel] @ q[0], k)
         per_product = 1 if self._single else max(2, -(-n // max(self.n_products, 1)))
         want = min(n, k * per_product + (0 if self._single else k))
         if self.index is None:  # exact: FAISS's top-k scan (a heap, no full sort) over our array
             while True:
                 scores, idx = faiss.knn(q, self.vectors, want, metric=faiss.METRIC_INNER_PRODUCT)
                 order = np.lexsort((idx[0], -scores[0]))  # ties: lower offset first, as a stable sort
-                prod, best = _best_per_product(self.rows[idx[0][order]], scores[0][order], k, ordered=True)
+                prod, best = best_per_product(self.rows[idx[0][order]], scores[0][order], k, ordered=True)
                 if len(prod) >= k or want >= n:
                     return prod, best
                 want = min(n, want * 4)
@@ -218,14 +247,14 @@ class DenseIndex:
                 found, scores = found[keep], scores[:, keep]
             if quantised:  # re-rank the compressed candidates on full precision
                 found = np.sort(found)  # ascending offsets: sequential reads of the memory map
-                prod, best = _best_per_product(self.rows[found], self.vectors[found] @ q[0], k)
+                prod, best = best_per_product(self.rows[found], self.vectors[found] @ q[0], k)
             elif self._single:  # HNSW, one vector per product: its result is the answer
                 if len(found) >= k or want >= n:
                     return self.rows[found[:k]], scores[0][:k]
                 want = min(n, want * 4)
                 continue
             else:
-                prod, best = _best_per_product(self.rows[found], scores[0], k, ordered=True)
+                prod, best = best_per_product(self.rows[found], scores[0], k, ordered=True)
             if len(prod) >= k or want >= n:
                 return prod, best
             want = min(n, want * 4)
@@ -317,7 +346,7 @@ class DenseIndex:
         return cls(vectors, rows, n_products, params, faiss_index=index)
 
 
-def _best_per_product(rows: np.ndarray, scores: np.ndarray, k: int,
+def best_per_product(rows: np.ndarray, scores: np.ndarray, k: int,
                       ordered: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Max-aggregate vector scores per product; top k products, best first (ties: lower vector
     offset first). ``ordered``: the scores are sorted best first already. Only the top vectors

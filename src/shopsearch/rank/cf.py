@@ -51,7 +51,8 @@ def interaction_weights(
     return out
 
 
-def _events(events: Iterable[Event] | Any) -> list[Event]:
+def as_event_list(events: Iterable[Event] | Any) -> list[Event]:
+    """Events as a list, from an iterable of them or an event log (anything with ``read()``)."""
     read = getattr(events, "read", None)
     return list(read() if callable(read) else events)
 
@@ -94,7 +95,7 @@ class CFModel:
             raise ValueError(f"CFModel.fit: factors and iterations must be >= 1 and regularization >= 0, got "
                              f"{factors}, {iterations}, {regularization}")
         items = {p: i for i, p in enumerate(product_ids)}
-        pairs = interaction_weights(_events(events), half_life_days=half_life_days, now=now)
+        pairs = interaction_weights(as_event_list(events), half_life_days=half_life_days, now=now)
         skipped = sum(1 for (_, p) in pairs if p not in items)
         pairs = {k: v for k, v in pairs.items() if k[1] in items and v != 0.0}
         user_ids = sorted({u for u, _ in pairs})

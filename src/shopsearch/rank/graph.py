@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from shopsearch.rank.cf import _events, interaction_weights
+from shopsearch.rank.cf import as_event_list, interaction_weights
 from shopsearch.rank.events import Event
 
 __all__ = ["GraphModel"]
@@ -80,7 +80,7 @@ class GraphModel:
             raise ValueError(f"GraphModel.fit: dim and epochs must be >= 1 and layers >= 0, got {dim}, {layers}, "
                              f"{epochs}")
         items = {p: i for i, p in enumerate(product_ids)}
-        pairs = interaction_weights(_events(events), half_life_days=half_life_days, now=now)
+        pairs = interaction_weights(as_event_list(events), half_life_days=half_life_days, now=now)
         edges = sorted((u, p) for (u, p), w in pairs.items() if w > 0 and p in items)
         user_ids = sorted({u for u, _ in edges})
         users = {u: i for i, u in enumerate(user_ids)}

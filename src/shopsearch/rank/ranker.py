@@ -22,6 +22,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,39 @@ _PROFILE_TTL_S = 5.0  # other processes' events reach a cached profile within th
 _POPULARITY_TTL_S = 60.0
 
 
+class CatalogFacts:
+    """What ranking derives from a catalogue (``products`` by position, ``dense`` indexes by
+    role) at one engine ``generation``; each part is built on first use."""
+
+    def __init__(self, products: Sequence[Any], dense: Mapping[str, Any],
+                 product_info: Mapping[str, Mapping[str, Any]] | None, generation: int) -> None:
+        self.products = products
+        self.dense = dense
+        self.product_info = product_info
+        self.generation = generation
+
+    @cached_property
+    def catalog(self) -> CatalogSignals:
+        """Per-position price, rating, stock, freshness."""
+        return CatalogSignals(self.products, self.product_info)
+
+    @cached_property
+    def space(self) -> tuple[str, np.ndarray] | None:
+        """(role, (n_positions, d) vectors) of the space profiles live in."""
+        return product_space(self.dense, len(self.products))
+
+    @cached_property
+    def features(self) -> np.ndarray:
+        """(n_positions, d) float32 multimodal product features, as the graph model sees them."""
+        return product_features(self.dense, len(self.products))
+
+    @cached_property
+    def out_of_stock(self) -> frozenset[str]:
+        """Ids of the products known to be out of stock."""
+        gone = np.flatnonzero(self.catalog.in_stock == 0.0)
+        return frozenset(self.products[int(i)].id for i in gone)
+
+
 class Ranker:
     """Reranks an engine's candidates; see the module docstring.
 
@@ -82,8 +116,7 @@ class Ranker:
         if self.models_dir is not None:
             self._load_models(self.models_dir)
         self._lock = threading.Lock()
-        self._cache: dict[str, Any] = {}
-        self._cache_generation = -1
+        self._facts: CatalogFacts | None = None
         self._profiles: OrderedDict[str, tuple[float, Profile]] = OrderedDict()
         self._popularity: tuple[float, np.ndarray] | None = None
 
@@ -118,35 +151,18 @@ class Ranker:
                     self.graph is not None, self.ltr is not None)
 
     # -- catalog-derived state, rebuilt when the engine's catalog changes -------------------
-    def _derived(self, name: str) -> Any:
-        """Catalog-derived state by name (catalog signals, the product space, product features,
-        the out-of-stock ids), recomputed after the engine's catalog changes."""
+    def facts(self) -> CatalogFacts:
+        """What the ranker derives from the engine's catalogue, for its current generation."""
         with self._lock:
-            if self._cache_generation != self.engine.generation:
-                self._cache = {}
-                self._cache_generation = self.engine.generation
-            if name not in self._cache:
-                self._cache[name] = self._build(name)
-            return self._cache[name]
-
-    def _build(self, name: str) -> Any:  # caller holds self._lock
-        n = len(self.engine.products)
-        if name == "catalog":
-            return CatalogSignals(self.engine.products, self.product_info)
-        if name == "space":
-            return product_space(self.engine.dense, n)
-        if name == "features":
-            return product_features(self.engine.dense, n)
-        if name == "out_of_stock":
-            if "catalog" not in self._cache:
-                self._cache["catalog"] = self._build("catalog")
-            gone = np.flatnonzero(self._cache["catalog"].in_stock == 0.0)
-            return frozenset(self.engine.products[i].id for i in gone)
-        raise KeyError(name)
+            facts = self._facts
+            if facts is None or facts.generation != self.engine.generation:
+                facts = self._facts = CatalogFacts(self.engine.products, self.engine.dense, self.product_info,
+                                                   self.engine.generation)
+            return facts
 
     def product_features(self) -> np.ndarray:
         """(n_positions, d) float32 multimodal product features, as the graph model sees them."""
-        return self._derived("features")  # type: ignore[no-any-return]
+        return self.facts().features
 
     def _popularity_now(self, now: float) -> np.ndarray:
         n = len(self.engine.products)
@@ -163,14 +179,14 @@ class Ranker:
                                        event_types=("click", "add_to_cart", "purchase", "like"))
             except StorageError:  # noted for /health; rank without popularity meanwhile
                 return pop
-            pop = popularity(events, self.engine._positions, n, now, self.config.popularity_half_life_days)
+            pop = popularity(events, self.engine.positions, n, now, self.config.popularity_half_life_days)
         self._popularity = (now, pop)
         return pop
 
     def profile(self, user_id: str | None, now: float | None = None) -> Profile:
         """The user's profile in the product space (cold when unknown or without history)."""
         now = time.time() if now is None else now
-        space = self._derived("space")
+        space = self.facts().space
         if user_id is None or self.log is None or space is None:
             return Profile(None, None, 0)
         cached = self._profiles.get(user_id)
@@ -181,7 +197,7 @@ class Ranker:
                                    event_types=("click", "add_to_cart", "purchase", "like", "dislike"))
         except StorageError:  # noted for /health; a cold profile meanwhile
             return Profile(None, None, 0)
-        prof = build_profile(events, self.engine._positions, space[1], self._derived("catalog").price, now,
+        prof = build_profile(events, self.engine.positions, space[1], self.facts().catalog.price, now,
                              self.config.half_life_days, self.config.profile_history)
         with self._lock:
             self._profiles[user_id] = (now, prof)
@@ -191,7 +207,7 @@ class Ranker:
 
     # -- the retrieval/ranking seam ----------------------------------------------------------
     def plan(self, text: str | None, image: Any, ctx: SearchContext) -> QueryPlan | None:
-        exclude = self._derived("out_of_stock") if self.config.out_of_stock == "filter" else frozenset()
+        exclude = self.facts().out_of_stock if self.config.out_of_stock == "filter" else frozenset()
         if ctx.session_id is None:
             return QueryPlan(exclude=exclude) if exclude else None
         state = self._session(ctx.session_id, ctx.now)
@@ -277,7 +293,7 @@ class Ranker:
         it). Returns the feature names and an (n, f) float32 matrix, for training a ranker."""
         now = time.time() if now is None else now
         result = self.engine.search(query_text, k=self.depth, facets=False, rerank=False)
-        pos_of = self.engine._positions
+        pos_of = self.engine.positions
         positions = np.array([pos_of.get(pid, -1) for pid in product_ids], dtype=np.int64)
         if (positions < 0).any():
             raise KeyError(f"unknown product id(s): {[p for p, x in zip(product_ids, positions) if x < 0][:5]}")
@@ -319,7 +335,7 @@ class Ranker:
             X[:, col["constraint_match"]] = constraint_ranking(parsed.constraints, FilterIndex(products),
                                                                np.ones(n, dtype=bool))
         extra: dict[str, Any] = {"rules": [[] for _ in range(n)], "cold_start": True}
-        catalog = self._derived("catalog")
+        catalog = self.facts().catalog
         if self.config.uses("business"):
             X[:, col["price_fit"]] = catalog.price_fit(positions, parsed)
             X[:, col["rating"]] = catalog.rating[positions]
@@ -330,7 +346,7 @@ class Ranker:
             X[:, col["rule_boost"]] = boost
         else:
             X[:, col["price_fit"]] = X[:, col["rating"]] = X[:, col["in_stock"]] = X[:, col["freshness"]] = 0.5
-        space = self._derived("space")
+        space = self.facts().space
         warm = False
         if self.config.uses("profile") and space is not None and ctx.user_id is not None:
             prof = self.profile(ctx.user_id, ctx.now)
@@ -358,7 +374,7 @@ class Ranker:
         return X, extra
 
     def _session_vector(self, state: Any, space: np.ndarray) -> np.ndarray | None:
-        pos_of = self.engine._positions
+        pos_of = self.engine.positions
         _, beta, gamma = self.config.rocchio
         positive = [space[pos_of[p]] for p in [*state.liked, *state.clicked[-10:]] if p in pos_of]
         if state.anchor in pos_of:
@@ -457,8 +473,8 @@ class Ranker:
         return all(bool(constraint_mask(c, index)[0]) for c in constraints)
 
     def _price_of(self, product_id: str) -> float | None:
-        pos = self.engine._positions.get(product_id)
+        pos = self.engine.positions.get(product_id)
         if pos is None:
             return None
-        price = float(self._derived("catalog").price[pos])
+        price = float(self.facts().catalog.price[pos])
         return price if price == price else None

@@ -32,7 +32,7 @@ PRICE_MEDIANS: dict[str, float] = {
     "Clutches": 40, "Laptop Bag": 55, "Perfume and Body Mist": 35, "Accessory Gift Set": 40,
 }
 DEFAULT_PRICE_MEDIAN = 40.0
-_DAY = 86400.0
+SECONDS_PER_DAY = 86400.0
 
 
 def seeded_rng(*parts: int | str) -> np.random.Generator:
@@ -107,7 +107,7 @@ class SimCatalog:
             drawn = [f for f, missing in (("price", p.price is None), ("rating", p.rating is None),
                                           ("stock", p.stock is None)) if missing] + ["created_at"]
             extra = dict(p.extra)
-            extra["created_at"] = float(now - self.age_days[i] * _DAY)
+            extra["created_at"] = float(now - self.age_days[i] * SECONDS_PER_DAY)
             extra["simulated"] = drawn
             out.append(replace(p, price=float(self.price[i]), rating=float(self.rating[i]),
                                stock=int(self.stock[i]), extra=extra))

@@ -51,7 +51,7 @@ import numpy as np
 
 from shopsearch.evaluation.metrics import ndcg_at_k
 from shopsearch.rank.events import Event
-from shopsearch.rank.simcatalog import _DAY, PRICE_MEDIANS, SimCatalog, seeded_rng
+from shopsearch.rank.simcatalog import PRICE_MEDIANS, SECONDS_PER_DAY, SimCatalog, seeded_rng
 
 __all__ = [
     "PRICE_MEDIANS",
@@ -254,7 +254,7 @@ class Simulator:
         lo, hi = self.config.queries_per_session
         for user in users:
             rng = seeded_rng(self.config.seed, "sessions", tag, user.user_id)
-            times = np.sort(start_ts + rng.random(per_user) * days * _DAY)
+            times = np.sort(start_ts + rng.random(per_user) * days * SECONDS_PER_DAY)
             for i, t in enumerate(times):
                 queries: list[SimQuery] = []
                 for _ in range(int(rng.integers(lo, hi + 1))):

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 
 Ranking = tuple[np.ndarray, np.ndarray]  # (positions int64, scores float32), best first
 
 
-Fused = list[tuple[int, float, dict[str, tuple[float, int]]]]
+class Candidate(NamedTuple):
+    """One fused candidate: its catalogue ``position``, fused ``score``, and per signal the
+    (raw score, 1-based rank) it had there."""
+
+    position: int
+    score: float
+    signals: dict[str, tuple[float, int]]
+
+
+Fused = list[Candidate]
 MAX_WEIGHT = 1e12  # keeps every weighted sum finite
 
 
@@ -32,7 +42,7 @@ def _combine(
             fused[pos] = fused.get(pos, 0.0) + w * value
             detail.setdefault(pos, {})[name] = (float(raw), rank)
     order = sorted(fused, key=lambda p: (-fused[p], min(r for _, r in detail[p].values()), p))
-    return [(p, fused[p], detail[p]) for p in order]
+    return [Candidate(p, fused[p], detail[p]) for p in order]
 
 
 def reciprocal_rank_fusion(

@@ -24,10 +24,10 @@ from shopsearch.index.builder import (
     REJECTS_NAME,
     BuildReport,
     ProductVectors,
-    _joint_setting,
     create_index_encoders,
     dense_params,
     encode_products,
+    joint_setting,
     publish_version,
     write_version,
 )
@@ -69,7 +69,7 @@ def build(
     report.seconds["load"] = time.perf_counter() - t0
     products = loaded.products
     settings: dict[str, Any] = {"hnsw_threshold": config.hnsw_threshold, "dense_index": config.dense_index,
-                                "joint_model": _joint_setting(config)}
+                                "joint_model": joint_setting(config)}
     if stores.remote:
         settings["stores"] = stores.to_manifest()
 
@@ -154,7 +154,7 @@ def drop_old_versions(stores: StoreConfig, keep: str, out: Path, keep_last: int 
 
 def _roles_of(out: Path) -> list[str]:
     from shopsearch.index.manifest import read_manifest
-    from shopsearch.scale.replica import dense_roles
+    from shopsearch.retrieve.loading import dense_roles
 
     current = out / (out / CURRENT_NAME).read_text(encoding="utf-8").strip()
     return dense_roles(read_manifest(current))

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from shopsearch.index.dense import DenseParams, _best_per_product
+from shopsearch.index.dense import DenseParams, best_per_product
 from shopsearch.types import Product
 
 logger = logging.getLogger(__name__)
@@ -342,7 +342,7 @@ class MilvusDenseIndex:
                 over = min(MAX_TOPK, int(np.ceil(want / share * 1.5)) + k)
                 pos, scores = self.store.search(q, over, f"pos < {self.n_products}")
                 keep = (pos < len(allowed)) & allowed[np.minimum(pos, len(allowed) - 1)]
-                prod, best = _best_per_product(pos[keep], scores[keep], k)
+                prod, best = best_per_product(pos[keep], scores[keep], k)
                 if len(prod) >= k:
                     return prod, best
         expr = self._expr(allowed)
@@ -359,7 +359,7 @@ class MilvusDenseIndex:
                 keep &= allowed[np.minimum(pos, len(allowed) - 1)] & (pos < len(allowed))
             elif alive is not None:
                 keep &= alive[np.minimum(pos, len(alive) - 1)] & (pos < len(alive))
-            prod, best = _best_per_product(pos[keep], scores[keep], k)
+            prod, best = best_per_product(pos[keep], scores[keep], k)
             if len(prod) >= k or got < want or want >= MAX_TOPK:
                 return prod, best
             want = min(MAX_TOPK, want * 4)

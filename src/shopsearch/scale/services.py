@@ -83,7 +83,7 @@ def _session_members(sid: int) -> list[int]:
     return pids
 
 
-def _stop_group(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+def stop_group(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     """SIGTERM the session ``proc`` leads (it was started with ``start_new_session``), then
     SIGKILL whatever of that session is left: only processes this server started."""
     sid = proc.pid
@@ -177,7 +177,7 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _stop_group(self.proc)
+            stop_group(self.proc)
             self.proc = None
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
@@ -280,7 +280,7 @@ class MilvusServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _stop_group(self.proc, timeout=10)
+            stop_group(self.proc, timeout=10)
             self.proc = None
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -347,7 +347,7 @@ class RayCluster:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _stop_group(self.proc, timeout=10)
+            stop_group(self.proc, timeout=10)
             self.proc = None
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
