@@ -20,13 +20,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 
 from shopsearch.preprocess.query import ParsedQuery
 from shopsearch.rank.business import CatalogSignals, popularity, rule_boosts
@@ -57,6 +57,7 @@ FEATURES: tuple[str, ...] = (
 _PERSONAL = ("profile_sim", "session_sim", "cf", "graph")  # standardised within the list (hand-tuned mode)
 _PROFILE_TTL_S = 5.0  # other processes' events reach a cached profile within this bound
 _POPULARITY_TTL_S = 60.0
+_PROFILES_KEPT = 10_000  # users whose profile stays cached (least recently used go first)
 
 
 class CatalogFacts:
@@ -117,7 +118,7 @@ class Ranker:
             self._load_models(self.models_dir)
         self._lock = threading.Lock()
         self._facts: CatalogFacts | None = None
-        self._profiles: OrderedDict[str, tuple[float, Profile]] = OrderedDict()
+        self._profiles: LRUCache[str, tuple[float, Profile]] = LRUCache(maxsize=_PROFILES_KEPT)
         self._popularity: tuple[float, np.ndarray] | None = None
 
     @property
@@ -189,7 +190,8 @@ class Ranker:
         space = self.facts().space
         if user_id is None or self.log is None or space is None:
             return Profile(None, None, 0)
-        cached = self._profiles.get(user_id)
+        with self._lock:  # an LRU lookup reorders the cache
+            cached = self._profiles.get(user_id)
         if cached is not None and 0 <= now - cached[0] < _PROFILE_TTL_S:
             return cached[1]
         try:
@@ -201,8 +203,6 @@ class Ranker:
                              self.config.half_life_days, self.config.profile_history)
         with self._lock:
             self._profiles[user_id] = (now, prof)
-            while len(self._profiles) > 10_000:
-                self._profiles.popitem(last=False)
         return prof
 
     # -- the retrieval/ranking seam ----------------------------------------------------------

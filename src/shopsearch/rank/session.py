@@ -13,11 +13,12 @@ import json
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from cachetools import LRUCache
 
 from shopsearch.preprocess.query import Constraint
 from shopsearch.storage import storage_errors
@@ -197,7 +198,7 @@ class SessionStore:
         self.path = Path(path) if path is not None else None
         self.ttl_s = ttl_s
         self._lock = threading.Lock()
-        self._memory: OrderedDict[str, str] = OrderedDict()
+        self._memory: LRUCache[str, str] = LRUCache(maxsize=_MAX_SESSIONS)  # least recently used go first
         self._conn: sqlite3.Connection | None = None
 
     def _db(self) -> sqlite3.Connection:
@@ -243,9 +244,6 @@ class SessionStore:
                 state.version += 1
                 state.updated = now
                 self._memory[session_id] = state.to_json()
-                self._memory.move_to_end(session_id)
-                while len(self._memory) > _MAX_SESSIONS:
-                    self._memory.popitem(last=False)
                 return state
             with storage_errors("sessions"):
                 conn = self._db()
