@@ -10,6 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shopsearch import __version__
+from shopsearch.config import DENSE_KINDS, TEXT_VECTORS
+
+CONFIG_HELP = ("settings file (shopsearch.toml, or JSON): its [search] table sets the search settings "
+               "(SearchConfig), its [rank] table the ranking settings unless --rank-config is given")
 
 logger = logging.getLogger("shopsearch")
 
@@ -67,15 +71,17 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     import shopsearch
+    from shopsearch.config import SearchConfig
 
-    engine = shopsearch.load(args.index)
+    engine = shopsearch.load(args.index, config=SearchConfig.load(args.config) if args.config else SearchConfig())
     options = {}
+    rank_config = args.rank_config or args.config
     if args.user or args.ranker_dir or args.rank_config:
         from shopsearch.rank import RankConfig, Ranker
         from shopsearch.rank.events import LOG_NAME, EventLog
 
         log = EventLog(Path(args.index) / LOG_NAME)  # where the service keeps its log
-        config = RankConfig.load(args.rank_config) if args.rank_config else RankConfig()
+        config = RankConfig.load(rank_config) if rank_config else RankConfig()
         Ranker(engine, log=log, models_dir=args.ranker_dir, config=config).attach()
         options = {"user_id": args.user, "explain": args.json}
     result = engine.search(text=args.text or None, image=args.image, k=args.k, filters=args.filter, **options)
@@ -223,7 +229,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from shopsearch.service import run
 
     run(args.index, host=args.host, port=args.port, workers=args.workers, voice=not args.no_voice,
-        rank=not args.no_rank, ranker_dir=args.ranker_dir, rank_config=args.rank_config)
+        rank=not args.no_rank, ranker_dir=args.ranker_dir, rank_config=args.rank_config or args.config,
+        search_config=args.config)
     return 0
 
 
@@ -258,10 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-model", action="store_true", help="index without the joint text-image model")
     p.add_argument("--no-zero-shot", action="store_true",
                    help="without a joint model, do not index the ImageNet-label zero-shot fallback")
-    p.add_argument("--dense-index", choices=("auto", "flat", "hnsw", "fp16", "sq8", "pq"), default="auto",
+    p.add_argument("--dense-index", choices=DENSE_KINDS, default="auto",
                    help="vector index: auto (exact below 100k vectors, HNSW above), flat, hnsw, or compressed "
                         "codes in memory with full-precision re-ranking from disk: fp16, sq8 (8-bit), pq")
-    p.add_argument("--text-vectors", choices=("document", "fields"), default="document",
+    p.add_argument("--text-vectors", choices=TEXT_VECTORS, default="document",
                    help="one text vector per product, or one per title / attributes / description")
     p.add_argument("--threads", type=int, help="CPU threads for the encoders")
     p.add_argument("--batch-size", type=int, default=32, help="image encoder batch size")
@@ -284,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", help="rank for this user (history from INDEX/feedback.sqlite)")
     p.add_argument("--ranker-dir", type=Path, help="learned ranking models from `shopsearch train-ranker`")
     p.add_argument("--rank-config", type=Path, help="ranking settings (TOML/JSON)")
+    p.add_argument("--config", type=Path, help=CONFIG_HELP)
     p.set_defaults(func=cmd_search)
 
     from shopsearch.evaluation.cli import add_eval_parsers
@@ -367,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve the fused retrieval order (no business, personal or session ranking)")
     p.add_argument("--ranker-dir", type=Path, help="learned ranking models from `shopsearch train-ranker`")
     p.add_argument("--rank-config", type=Path, help="ranking settings (TOML/JSON: weights, stock policy, boost rules)")
+    p.add_argument("--config", type=Path, help=CONFIG_HELP)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("models", help="list registered encoders")

@@ -1,11 +1,21 @@
-"""Configuration: frozen dataclasses for each stage, and where the sample data lives."""
+"""Configuration: frozen dataclasses for each stage, one settings file, and where the sample
+data lives.
+
+A settings file (``shopsearch.toml``, or JSON) holds one table per stage: ``[search]``
+(:class:`SearchConfig`), ``[rank]`` (:class:`shopsearch.rank.RankConfig`). :func:`read_section`
+reads one table and refuses unknown keys, naming the file, the table and the valid keys, so
+``shopsearch serve --config shopsearch.toml`` and the library read the same settings the same way.
+"""
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, field
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
 DATA_ENV = "SHOPSEARCH_DATA"
 
@@ -39,6 +49,11 @@ def sample_data_dir() -> Path:
 
 
 INDEX_FIELDS: tuple[str, ...] = ("title", "brand", "category", "attributes", "description", "image")
+# dense index kinds (shopsearch.index.dense): exact, graph, or compressed codes re-ranked on full precision
+DenseKind = Literal["auto", "flat", "hnsw", "fp16", "sq8", "pq"]
+DENSE_KINDS: tuple[str, ...] = get_args(DenseKind)
+TextVectors = Literal["document", "fields"]
+TEXT_VECTORS: tuple[str, ...] = get_args(TextVectors)
 
 
 def default_cache_path() -> Path:
@@ -71,10 +86,10 @@ class IndexConfig:
     hnsw_threshold: int = 100_000
     # compressed kinds keep codes in memory and re-rank on full precision from disk:
     # fp16 (half), sq8 (a quarter), pq (d/8 bytes per vector); see shopsearch.index.dense
-    dense_index: Literal["auto", "flat", "hnsw", "fp16", "sq8", "pq"] = "auto"
+    dense_index: DenseKind = "auto"
     # "document": one text vector per product; "fields": one per title / attributes / description,
     # aggregated at query time (SearchConfig.aggregation, SearchConfig.field_weights)
-    text_vectors: Literal["document", "fields"] = "document"
+    text_vectors: TextVectors = "document"
     progress: bool = True
     check_images: bool = True
     zero_shot: bool = True  # without a joint model, index ImageNet-label vectors for text->image
@@ -92,11 +107,12 @@ class IndexConfig:
             raise ValueError(f"IndexConfig.threads must be >= 1, got {self.threads}")
         if self.batch_size < 1:
             raise ValueError(f"IndexConfig.batch_size must be >= 1, got {self.batch_size}")
-        if self.dense_index not in ("auto", "flat", "hnsw", "fp16", "sq8", "pq"):
-            raise ValueError(f"IndexConfig.dense_index must be auto, flat, hnsw, fp16, sq8 or pq, "
+        if self.dense_index not in DENSE_KINDS:
+            raise ValueError(f"IndexConfig.dense_index must be one of {', '.join(DENSE_KINDS)}, "
                              f"got {self.dense_index!r}")
-        if self.text_vectors not in ("document", "fields"):
-            raise ValueError(f"IndexConfig.text_vectors must be document or fields, got {self.text_vectors!r}")
+        if self.text_vectors not in TEXT_VECTORS:
+            raise ValueError(f"IndexConfig.text_vectors must be one of {', '.join(TEXT_VECTORS)}, "
+                             f"got {self.text_vectors!r}")
         if self.hnsw_threshold < 1:
             raise ValueError(f"IndexConfig.hnsw_threshold must be >= 1, got {self.hnsw_threshold}")
 
@@ -109,9 +125,44 @@ class IndexConfig:
         return "image" in self.fields
 
 
+def read_settings_file(path: str | Path) -> dict[str, Any]:
+    """The tables of a TOML (``.toml``) or JSON settings file; ``ValueError`` naming the file
+    when it cannot be read as one."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"settings file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"settings file {path}: expected a table/object of settings")
+    return data
+
+
+def read_section(path: str | Path, section: str, cls: type) -> dict[str, Any]:
+    """The ``[section]`` table of a settings file as keyword arguments for dataclass ``cls``.
+    A file without that table but whose keys are all fields of ``cls`` is read whole (a file
+    of one stage's settings). Unknown keys raise ``ValueError`` listing the valid ones."""
+    data = read_settings_file(path)
+    valid = {f.name for f in fields(cls)}
+    table = data.get(section)
+    if table is None:
+        table = data if set(data) <= valid else {}
+    if not isinstance(table, Mapping):
+        raise ValueError(f"settings file {path}: [{section}] must be a table, got {type(table).__name__}")
+    unknown = sorted(set(table) - valid)
+    if unknown:
+        raise ValueError(f"settings file {path}: unknown [{section}] setting(s) {unknown}; "
+                         f"valid: {', '.join(sorted(valid))}")
+    return dict(table)
+
+
 FusionMethod = Literal["rrf", "minmax", "zscore", "dbsf"]
+FUSION_METHODS: tuple[str, ...] = get_args(FusionMethod)
 ConstraintMode = Literal["boost", "filter", "off"]
-CONSTRAINT_MODES: tuple[str, ...] = ("boost", "filter", "off")
+CONSTRAINT_MODES: tuple[str, ...] = get_args(ConstraintMode)
+Aggregation = Literal["max", "mean"]
+AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
 SIMILARITY_NAMES: tuple[str, ...] = ("cosine", "dot", "euclidean", "smoothed")
 
 
@@ -134,7 +185,7 @@ class SearchConfig:
     # multi-vector products (several photos; per-field text vectors): a product's score is the
     # best of its vectors ("max") or their weighted mean ("mean"; field_weights per text field
     # group title / attributes / description, default 1)
-    aggregation: Literal["max", "mean"] = "max"
+    aggregation: Aggregation = "max"
     field_weights: dict[str, float] = field(default_factory=dict)
     # shoppers' words: the English shopper lexicon and what the titles teach, brands learned from
     # titles, typo correction in the parser, and product type first. False reads queries in the
@@ -146,14 +197,15 @@ class SearchConfig:
             raise ValueError(f"SearchConfig.candidates must be >= 1, got {self.candidates}")
         if self.rrf_k < 0:
             raise ValueError(f"SearchConfig.rrf_k must be >= 0, got {self.rrf_k}")
-        if self.fusion not in ("rrf", "minmax", "zscore", "dbsf"):
-            raise ValueError(f"SearchConfig.fusion must be rrf, minmax, zscore or dbsf, got {self.fusion!r}")
+        if self.fusion not in FUSION_METHODS:
+            raise ValueError(f"SearchConfig.fusion must be one of {', '.join(FUSION_METHODS)}, got {self.fusion!r}")
         if self.constraints not in CONSTRAINT_MODES:
             raise ValueError(f"SearchConfig.constraints must be one of {CONSTRAINT_MODES}, got {self.constraints!r}")
         if not self.constraint_boost >= 0:
             raise ValueError(f"SearchConfig.constraint_boost must be >= 0, got {self.constraint_boost}")
-        if self.aggregation not in ("max", "mean"):
-            raise ValueError(f"SearchConfig.aggregation must be max or mean, got {self.aggregation!r}")
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"SearchConfig.aggregation must be one of {', '.join(AGGREGATIONS)}, "
+                             f"got {self.aggregation!r}")
         for name, w in self.field_weights.items():
             if not w >= 0:
                 raise ValueError(f"SearchConfig.field_weights[{name!r}] must be >= 0, got {w}")
@@ -164,3 +216,8 @@ class SearchConfig:
         for name, w in self.weights.items():
             if not w >= 0:
                 raise ValueError(f"SearchConfig.weights[{name!r}] must be >= 0, got {w}")
+
+    @classmethod
+    def load(cls, path: str | Path) -> SearchConfig:
+        """The ``[search]`` table of a settings file (TOML or JSON; see :func:`read_section`)."""
+        return cls(**read_section(path, "search", cls))

@@ -31,10 +31,11 @@ from typing import Any, Protocol
 import faiss
 import numpy as np
 
+from shopsearch.config import DENSE_KINDS
+
 logger = logging.getLogger(__name__)
 
 
-DENSE_KINDS: tuple[str, ...] = ("auto", "flat", "hnsw", "fp16", "sq8", "pq")
 # kinds that keep compressed codes in memory and re-rank on full precision from disk
 QUANTISED_KINDS: tuple[str, ...] = ("fp16", "sq8", "pq")
 # over-fetch factor of the re-rank when DenseParams.rerank is 0 (coarser codes need more)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
+
+from shopsearch.config import read_section
 
 COMPONENTS: tuple[str, ...] = ("business", "profile", "session", "cf", "graph", "ltr")
 StockPolicy = Literal["demote", "filter", "keep"]
-STOCK_POLICIES: tuple[str, ...] = ("demote", "filter", "keep")
+STOCK_POLICIES: tuple[str, ...] = get_args(StockPolicy)
 
 # How much each event says about a shopper's taste (profile and session vectors, popularity).
 EVENT_WEIGHTS: dict[str, float] = {
@@ -125,15 +125,10 @@ class RankConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> RankConfig:
-        """Read a TOML or JSON file: the fields above, with ``rules`` as a list of tables."""
-        path = Path(path)
-        text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a table/object of ranking settings")
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"{path}: unknown ranking setting(s) {sorted(unknown)}")
+        """The ``[rank]`` table of a settings file (TOML or JSON; or the whole file when it holds
+        ranking settings only, see :func:`shopsearch.config.read_section`): the fields above,
+        with ``rules`` as a list of tables."""
+        data = read_section(path, "rank", cls)
         if "components" in data:
             data["components"] = tuple(data["components"])
         if "rocchio" in data:

@@ -8,6 +8,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from shopsearch.config import FUSION_METHODS
+
 Ranking = tuple[np.ndarray, np.ndarray]  # (positions int64, scores float32), best first
 
 
@@ -107,7 +109,6 @@ def linear_fusion(
     return _combine(rankings, weights, lambda _, scores: normalize_scores(scores, method))
 
 
-FUSION_METHODS: tuple[str, ...] = ("rrf", "minmax", "zscore", "dbsf")
 
 
 def fuse(

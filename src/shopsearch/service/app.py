@@ -93,8 +93,10 @@ def create_app(settings: Settings, engine: Any = None) -> FastAPI:
         eng = engine
         if eng is None:
             import shopsearch
+            from shopsearch.config import SearchConfig
 
-            eng = shopsearch.load(settings.index_dir)
+            config = SearchConfig.load(settings.search_config) if settings.search_config else SearchConfig()
+            eng = shopsearch.load(settings.index_dir, config=config)
         if settings.warmup and hasattr(eng, "warmup"):
             eng.warmup()
         state = ServiceState(

@@ -46,14 +46,16 @@ class Settings:
     rank: bool = True  # rerank with shopsearch.rank (business signals, personal and session features)
     ranker_dir: Path | None = None  # models from `shopsearch train-ranker` (cf/, graph/, ltr/)
     rank_config: Path | None = None  # TOML/JSON RankConfig (weights, stock policy, boost rules)
+    search_config: Path | None = None  # TOML/JSON settings file; its [search] table is the SearchConfig
     log_impressions: bool = True  # log shown results as impression events when a user or session is known
     min_free_bytes: int = 64 * MiB  # /health says degraded when the index or data folder has less free space
     header_timeout_s: float = 10.0  # a connection that has not sent a request's headers by then is closed
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index_dir", Path(self.index_dir))
-        if self.experiment is not None:
-            object.__setattr__(self, "experiment", Path(self.experiment))
+        for name in ("experiment", "rank_config", "search_config"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", Path(self.data_dir))
         object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
@@ -92,7 +94,7 @@ class Settings:
             raw = os.environ.get(f"SHOPSEARCH_{f.name.upper()}")
             if raw is None or f.name == "api_key":
                 continue
-            if f.name in ("index_dir", "data_dir", "ranker_dir", "rank_config", "experiment"):
+            if f.name in ("index_dir", "data_dir", "ranker_dir", "rank_config", "search_config", "experiment"):
                 values[f.name] = Path(raw)
             elif f.name == "cors_origins":
                 values[f.name] = tuple(o.strip() for o in raw.split(",") if o.strip())
