@@ -14,13 +14,13 @@ catalogue or a held-out part of it. Other keys (``phenomena``...) are kept in ``
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from shopsearch.evaluation.queries import EvalQuery, QueryFileError
+from shopsearch.jsonl import read_jsonl
 from shopsearch.types import Product
 
 
@@ -50,11 +50,13 @@ def load_facet_queries(path: str | Path, products: Sequence[Product], *, min_rel
     path = Path(path)
     out: list[EvalQuery] = []
     errors: list[str] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
+    for line in read_jsonl(path):
+        lineno = line.lineno
+        if line.error is not None:
+            errors.append(f"{path}:{lineno}: {line.error}")
             continue
         try:
-            row = json.loads(line)
+            row = line.value
             match = {str(k): list(v) for k, v in row["match"].items()}
             brands = row.get("brand") or []
             brands = [brands] if isinstance(brands, str) else list(brands)

@@ -19,7 +19,6 @@ Both give an :class:`InterleavingResult` with wins, ties, the preference
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 from shopsearch.evaluation.clicks import ClickModel, PositionBasedModel
 from shopsearch.evaluation.queries import EvalQuery
 from shopsearch.evaluation.stats import sign_test
+from shopsearch.jsonl import read_jsonl
 
 __all__ = [
     "Interleaved",
@@ -221,23 +221,19 @@ def read_log(path: str | Path) -> list[dict[str, Any]]:
     """Logged impressions from JSONL; every bad line is reported in one ``ValueError``."""
     path = Path(path)
     out, problems = [], []
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(f"{path}:{lineno}: invalid JSON: {exc.msg}")
-                continue
-            missing = [key for key in ("ranking", "teams", "clicks") if key not in obj] if isinstance(obj, dict) else []
-            if not isinstance(obj, dict) or missing:
-                problems.append(f"{path}:{lineno}: need an object with ranking, teams, clicks (missing {missing})")
-                continue
-            if len(obj["ranking"]) != len(obj["teams"]) or not set(obj["teams"]) <= {"a", "b"}:
-                problems.append(f"{path}:{lineno}: 'teams' must be 'a'/'b' per ranking position")
-                continue
-            out.append(obj)
+    for line in read_jsonl(path):
+        lineno, obj = line.lineno, line.value
+        if line.error is not None:
+            problems.append(f"{path}:{lineno}: {line.error}")
+            continue
+        missing = [key for key in ("ranking", "teams", "clicks") if key not in obj] if isinstance(obj, dict) else []
+        if not isinstance(obj, dict) or missing:
+            problems.append(f"{path}:{lineno}: need an object with ranking, teams, clicks (missing {missing})")
+            continue
+        if len(obj["ranking"]) != len(obj["teams"]) or not set(obj["teams"]) <= {"a", "b"}:
+            problems.append(f"{path}:{lineno}: 'teams' must be 'a'/'b' per ranking position")
+            continue
+        out.append(obj)
     if problems:
         raise ValueError(f"{len(problems)} problem(s) in interleaving log {path}:\n  " + "\n  ".join(problems))
     return out

@@ -22,11 +22,12 @@ Blank lines are skipped. All problems in a file are collected and raised togethe
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from shopsearch.jsonl import read_jsonl
 
 __all__ = ["EvalQuery", "QueryFileError", "load_queries"]
 
@@ -196,20 +197,15 @@ def load_queries(path: str | Path) -> list[EvalQuery]:
     queries: list[EvalQuery] = []
     problems: list[str] = []
     seen_qids: dict[str, str] = {}
-    with path.open(encoding="utf-8-sig") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(f"{where}: invalid JSON: {exc.msg} (column {exc.colno})")
-                continue
-            query, line_problems = _parse_line(obj, where, base, seen_qids)
-            problems.extend(line_problems)
-            if query is not None:
-                queries.append(query)
+    for line in read_jsonl(path):
+        where = f"{path}:{line.lineno}"
+        if line.error is not None:
+            problems.append(f"{where}: {line.error}")
+            continue
+        query, line_problems = _parse_line(line.value, where, base, seen_qids)
+        problems.extend(line_problems)
+        if query is not None:
+            queries.append(query)
     if not queries and not problems:
         problems.append(f"{path}: no queries in file")
     if problems:

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shopsearch.jsonl import read_jsonl
 from shopsearch.storage import storage_errors
 
 __all__ = ["EVENT_TYPES", "LOG_NAME", "AppendReport", "Event", "EventError", "EventLog", "EventReject", "parse_time",
@@ -284,8 +285,8 @@ class EventLog:
             raise FileNotFoundError(f"event file not found: {path}")
         numbered: list[tuple[int, Any]] = []
         early: list[EventReject] = []
-        with path.open(encoding="utf-8", newline="") as handle:
-            if path.suffix.lower() in (".csv", ".tsv"):
+        if path.suffix.lower() in (".csv", ".tsv"):
+            with path.open(encoding="utf-8", newline="") as handle:
                 reader = csv.DictReader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
                 missing = [c for c in ("event", "product_id") if c not in (reader.fieldnames or [])]
                 if missing:
@@ -293,14 +294,12 @@ class EventLog:
                                      f"(got {reader.fieldnames}); allowed columns: {', '.join(_FIELDS)}")
                 for row in reader:
                     numbered.append((reader.line_num, {k: _csv_value(k, v) for k, v in row.items() if k in _FIELDS}))
-            else:
-                for lineno, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        numbered.append((lineno, json.loads(line)))
-                    except json.JSONDecodeError as exc:
-                        early.append(EventReject(lineno, "json", f"invalid JSON: {exc.msg}", line.rstrip("\n")))
+        else:
+            for line in read_jsonl(path):
+                if line.error is not None:
+                    early.append(EventReject(line.lineno, "json", line.error, line.text))
+                else:
+                    numbered.append((line.lineno, line.value))
         report = self._append(numbered)
         report.rejects = sorted(early + report.rejects, key=lambda r: r.line or 0)
         return report
