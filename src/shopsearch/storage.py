@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Final
 
 logger = logging.getLogger(__name__)
@@ -113,3 +115,33 @@ def clear_failures() -> None:
     with _failures_lock:
         _failures.clear()
         _last_warning.clear()
+
+
+@contextmanager
+def atomic_path(target: str | Path, *, durable: bool = False) -> Iterator[Path]:
+    """A temporary path beside ``target`` for the caller to write; when the block ends without
+    an error it is renamed onto ``target``, so readers (other processes included) see the old
+    file or the whole new one, never a part; on an error it is removed and ``target`` is left as
+    it was. ``durable``: also fsync the file and its folder, so the new file survives a power
+    cut once the block has ended. The temporary name keeps ``target``'s suffix (writers such as
+    ``numpy.savez`` add one when it is missing)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}-{threading.get_ident()}{target.suffix}")
+    try:
+        yield tmp
+        if durable:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, target)
+        if durable:
+            fd = os.open(target.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from shopsearch.encode.base import l2_normalize
 from shopsearch.preprocess.image import ImageInput, load_image, to_array
+from shopsearch.storage import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -113,18 +114,16 @@ def quantize_onnx(src: Path, dst: Path) -> Path:
                  and "_expand_conv" not in n.name]
     dst.parent.mkdir(parents=True, exist_ok=True)
     pre = dst.with_suffix(f".pre-{os.getpid()}")
-    tmp = dst.with_suffix(f".tmp-{os.getpid()}")
     quant_logger = logging.getLogger()  # the quantiser warns on the root logger about shape tensors
     level = quant_logger.level
     quant_logger.setLevel(logging.ERROR)
     try:
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        quantize_dynamic(str(pre), str(tmp), weight_type=QuantType.QUInt8, nodes_to_exclude=keep_fp32)
-        os.replace(tmp, dst)
+        with atomic_path(dst) as tmp:
+            quantize_dynamic(str(pre), str(tmp), weight_type=QuantType.QUInt8, nodes_to_exclude=keep_fp32)
     finally:
         quant_logger.setLevel(level)
         pre.unlink(missing_ok=True)
-        tmp.unlink(missing_ok=True)
     logger.info("quantised %s to %s (%s)", src.name, dst, INT8_RECIPE)
     return dst
 
@@ -142,9 +141,7 @@ def export_onnx(path: Path) -> Path:
             pooled = self.model.extract_features(x).mean(dim=(2, 3))
             return pooled, self.model._fc(pooled)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp-{os.getpid()}")
-    with warnings.catch_warnings():
+    with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             _Heads(_torch_model()), torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE), str(tmp),
@@ -152,7 +149,6 @@ def export_onnx(path: Path) -> Path:
             dynamic_axes={"pixels": {0: "n"}, "features": {0: "n"}, "logits": {0: "n"}},
             opset_version=17, dynamo=False,
         )
-    os.replace(tmp, path)
     logger.info("exported efficientnet-lite0 to %s", path)
     return path
 

@@ -35,7 +35,7 @@ from shopsearch.index.manifest import (
 )
 from shopsearch.index.store import STORE_NAME, write_products
 from shopsearch.preprocess.text import lexical_text, product_text
-from shopsearch.storage import storage_errors
+from shopsearch.storage import atomic_path, storage_errors
 from shopsearch.types import Product, Reject
 
 logger = logging.getLogger(__name__)
@@ -144,8 +144,8 @@ def publish_version(
         tmp.mkdir()
         _fill_and_switch(out, tmp, version, fill, fields, catalog, settings)
     try:  # the new version is live: a full disk here only leaves the top-level copy stale
-        shutil.copyfile(out / version / REJECTS_NAME, out / f".{REJECTS_NAME}.tmp")
-        (out / f".{REJECTS_NAME}.tmp").replace(out / REJECTS_NAME)
+        with atomic_path(out / REJECTS_NAME) as tmp:
+            shutil.copyfile(out / version / REJECTS_NAME, tmp)
     except OSError as exc:
         logger.warning("%s: could not refresh %s (%s); it is also inside %s", out, REJECTS_NAME, exc, version)
     _remove_old_versions(out, keep=version)

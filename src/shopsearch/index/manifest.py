@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shopsearch.storage import atomic_path
+
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 CURRENT_NAME = "CURRENT"
@@ -151,14 +153,5 @@ def read_manifest(version_dir: Path) -> Manifest:
 
 def switch_current(index_dir: Path, version_name: str) -> None:
     """Atomically point ``index_dir/CURRENT`` at ``version_name`` (write temp, fsync, rename)."""
-    tmp = index_dir / f".{CURRENT_NAME}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(version_name + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, index_dir / CURRENT_NAME)
-    fd = os.open(index_dir, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    with atomic_path(index_dir / CURRENT_NAME, durable=True) as tmp:
+        tmp.write_text(version_name + "\n", encoding="utf-8")

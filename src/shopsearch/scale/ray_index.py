@@ -28,6 +28,7 @@ import numpy as np
 from shopsearch.config import IndexConfig
 from shopsearch.index.builder import BuildReport, ProductVectors
 from shopsearch.index.manifest import EncoderRef
+from shopsearch.storage import atomic_path
 from shopsearch.types import Product
 
 logger = logging.getLogger(__name__)
@@ -124,9 +125,8 @@ def _save_block(path: Path, result: dict[str, Any]) -> None:
         arrays[f"r:{role}"] = rows
     meta = {k: result[k] for k in ("n_images", "skipped_images", "seconds", "cache_hits", "cache_misses")}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)  # type: ignore[arg-type]
-    tmp.replace(path)  # a block file exists only once complete
+    with atomic_path(path) as tmp:  # a block file exists only once complete
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]
 
 
 def _load_block(path: Path) -> dict[str, Any]:

