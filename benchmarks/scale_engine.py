@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.servers
 
 import shopsearch
 from shopsearch.config import IndexConfig, sample_data_dir
@@ -36,7 +37,7 @@ from shopsearch.retrieve.engine import Engine
 from shopsearch.scale.build import build
 from shopsearch.scale.config import StoreConfig
 from shopsearch.scale.replica import load_replica
-from shopsearch.scale.services import MilvusServer, PostgresServer
+from tests.servers import MilvusServer, PostgresServer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

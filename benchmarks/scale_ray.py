@@ -20,11 +20,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.servers
 
 from shopsearch.config import IndexConfig, sample_data_dir
 from shopsearch.scale.build import build
 from shopsearch.scale.ray_index import RayEncoder
-from shopsearch.scale.services import RayCluster
+from tests.servers import RayCluster
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.servers
 
 from shopsearch.index.store import STORE_NAME, read_products, write_products
 from shopsearch.scale.postgres import PostgresStore
-from shopsearch.scale.services import PostgresServer
+from tests.servers import PostgresServer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -23,11 +23,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.servers
 
 from shopsearch.index.dense import DenseIndex, DenseParams
 from shopsearch.scale import milvus as milvus_mod
 from shopsearch.scale.milvus import MilvusDenseIndex, MilvusVectors
-from shopsearch.scale.services import MilvusServer
+from tests.servers import MilvusServer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 M, EF_CONSTRUCTION, EF_SEARCH, K = 32, 200, 128, 10

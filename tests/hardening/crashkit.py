@@ -20,7 +20,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -195,12 +194,6 @@ def kill_writer(index_dir: Path, base: State, seed: int, n_ops: int = 120) -> Ou
     return Outcome("writer", seed, acked, in_flight, not problem, problem, kill_after)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _request(method: str, url: str, body: Any = None, timeout: float = 30.0) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={
@@ -239,6 +232,8 @@ def kill_service(index_dir: Path, base: State, seed: int, n_ops: int = 150) -> O
     """Stream writes to a real server over HTTP and SIGKILL it at a random moment."""
     rng = random.Random(seed)
     ops = [op for op in make_ops(seed, n_ops, base) if op["op"] != "compact"]  # no compact endpoint
+    from tests.servers import free_port  # here: this file also runs as a script, without tests/ on the path
+
     port = free_port()
     proc = start_server(index_dir, port)
     url = f"http://127.0.0.1:{port}"

@@ -11,13 +11,14 @@ import collections
 import os
 import random
 import signal
-import socket
 import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.servers import free_port
 
 KEY = "race-test-key-0123"
 
@@ -49,16 +50,10 @@ class RaceReport:
         return d
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class _Server:
     def __init__(self, cli: list[str], index: Path, log: Path) -> None:
         self.cli, self.index, self.log = cli, index, log
-        self.port = _port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 

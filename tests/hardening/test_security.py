@@ -241,9 +241,10 @@ def test_api_key_never_logged(app_client: TestClient, caplog: pytest.LogCaptureF
 def test_key_not_in_server_logs_of_a_real_server(writable_index: Path, tmp_path: Path) -> None:
     pytest.importorskip("uvicorn")
     from tests.hardening import crashkit
+    from tests.servers import free_port
 
     log = tmp_path / "server.log"
-    port = crashkit.free_port()
+    port = free_port()
     proc = crashkit.start_server(writable_index, port, log=log)
     try:
         status, _ = crashkit._request("PUT", f"http://127.0.0.1:{port}/v1/products/z9", {**ROW, "id": "z9"})

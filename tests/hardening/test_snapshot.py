@@ -16,6 +16,7 @@ from shopsearch.index.snapshot import SNAPSHOT_MANIFEST, SnapshotError, restore,
 from shopsearch.rank.events import EventLog
 from tests.conftest import tiny_rows
 from tests.hardening import crashkit
+from tests.servers import free_port
 
 
 @pytest.fixture()
@@ -142,7 +143,7 @@ def test_snapshot_of_a_serving_index_taking_http_writes(index: Path, tmp_path: P
     pytest.importorskip("uvicorn")
     base = crashkit.initial_state(tiny_rows(tmp_path / "rows"))
     ops = [op for op in crashkit.make_ops(11, 300, base) if op["op"] != "compact"]
-    port = crashkit.free_port()
+    port = free_port()
     proc = crashkit.start_server(index, port)
     url = f"http://127.0.0.1:{port}"
     acked = clicks_acked = 0

@@ -33,7 +33,7 @@ def _need_module(name: str) -> None:
 @pytest.fixture(scope="package")
 def postgres() -> Iterator[object]:
     _need_module("psycopg")
-    from shopsearch.scale.services import PostgresServer, postgres_bindir
+    from tests.servers import PostgresServer, postgres_bindir
 
     if postgres_bindir() is None:
         unavailable("PostgreSQL server binaries not found (apt-get install postgresql)")
@@ -44,7 +44,7 @@ def postgres() -> Iterator[object]:
 @pytest.fixture(scope="package")
 def milvus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     _need_module("pymilvus")
-    from shopsearch.scale.services import MILVUS_SERVER_ENV, MilvusServer, milvus_server_script
+    from tests.servers import MILVUS_SERVER_ENV, MilvusServer, milvus_server_script
 
     if milvus_server_script() is None:
         unavailable(f"the Milvus test server is not installed (.ci/milvus-venv.sh, or set ${MILVUS_SERVER_ENV})")
@@ -55,7 +55,7 @@ def milvus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 @pytest.fixture(scope="package")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     _need_module("ray")
-    from shopsearch.scale.services import RayCluster
+    from tests.servers import RayCluster
 
     with RayCluster(tmp_path_factory.mktemp("ray"), num_cpus=2) as cluster:
         yield cluster

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from shopsearch.scale.services import free_port, stop_group
 from tests.conftest import tiny_rows, write_catalog
 from tests.scale.conftest import fresh_namespace
+from tests.servers import free_port, stop_group
 
 # A write through one replica is visible through the other within this bound: the change-log
 # poll (sync_interval 0.5 s) plus at most one Milvus time tick (~0.4 s), with margin for a

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import pytest
 
 import shopsearch
 from shopsearch.service import Settings, create_app
+from tests.servers import free_port
 
 API_KEY = "test-key-0123456789"
 HERE = Path(__file__).parent
@@ -85,9 +85,7 @@ class LiveServer:
         """``config``: more ``uvicorn.Config`` options (``http=`` a protocol factory...)."""
         import uvicorn
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                                     **config))  # type: ignore[arg-type]
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -151,13 +151,11 @@ def test_settings_validation_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_run_serves_on_localhost_with_two_workers(tiny_index: Path, tmp_path: Path) -> None:
     """``shopsearch.service.run`` as the CLI calls it: a real uvicorn process, two workers."""
     pytest.importorskip("uvicorn")
-    import socket
-
     import httpx
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from tests.servers import free_port
+
+    port = free_port()
     code = ("import sys; from shopsearch.service import run; "
             f"run({str(tiny_index)!r}, port={port}, workers=2, data_dir={str(tmp_path)!r}, voice=False)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -1,4 +1,5 @@
-"""Start and stop real PostgreSQL, Milvus and Ray servers on loopback, for tests and benchmarks.
+"""Start and stop real PostgreSQL, Milvus and Ray servers on loopback, for tests and benchmarks
+(test helpers, not part of the library), and :func:`free_port` for every test that starts a server.
 
 Each server is a context manager: it starts in ``__enter__`` on 127.0.0.1 and a free port, and
 ``__exit__`` always stops it (also when the body raised), killing only the processes it started.
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 MILVUS_SERVER_ENV = "SHOPSEARCH_MILVUS_SERVER"
 MILVUS_VERSION = "2.3.5"
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class ServiceError(RuntimeError):
@@ -42,6 +43,7 @@ class ServiceError(RuntimeError):
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 free right now (the OS picks it)."""
     with socket.socket() as s:
         s.bind((LOOPBACK, 0))
         return int(s.getsockname()[1])
