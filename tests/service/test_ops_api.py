@@ -95,7 +95,11 @@ def test_health_metrics_openapi_and_page(client) -> None:  # type: ignore[no-unt
     assert text.headers["content-type"].startswith("text/plain")
     body = text.text
     assert 'shopsearch_http_requests_total{method="POST",route="/v1/search",status="200"}' in body
-    assert 'shopsearch_http_request_duration_seconds_bucket{method="POST",route="/v1/search",le="+Inf"}' in body
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = [s for f in text_string_to_metric_families(body) for s in f.samples]
+    assert any(s.name == "shopsearch_http_request_duration_seconds_bucket" and s.value >= 1
+               and s.labels == {"method": "POST", "route": "/v1/search", "le": "+Inf"} for s in samples)
     assert "shopsearch_index_products " in body and "shopsearch_index_bytes " in body
     assert 'shopsearch_searches_total{modality="text"}' in body
     spec = client.get("/openapi.json").json()
@@ -174,6 +178,17 @@ def test_run_serves_on_localhost_with_two_workers(tiny_index: Path, tmp_path: Pa
             time.sleep(0.5)
         assert r.json()["hits"][0]["product_id"] == "p1"
         assert httpx.get(f"http://127.0.0.1:{port}/health").json()["voice"].startswith("voice search is turned off")
+        # every worker counts into one place: a scrape of either sees all searches (multiprocess mode)
+        def text_searches() -> float:
+            body = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Connection": "close"}).text
+            line = next(x for x in body.splitlines() if x.startswith('shopsearch_searches_total{modality="text"}'))
+            return float(line.split()[-1])
+
+        before = text_searches()
+        for _ in range(6):  # a new connection each: both workers answer some
+            assert httpx.post(f"http://127.0.0.1:{port}/v1/search", json={"text": "shoes", "k": 1},
+                              headers={"Connection": "close"}, timeout=30).status_code == 200
+        assert {text_searches() for _ in range(4)} == {before + 6}
     finally:
         proc.terminate()
         out = proc.communicate(timeout=30)[0].decode()

@@ -1,120 +1,83 @@
-"""Prometheus text exposition (format 0.0.4), written here: counters, gauges, histograms.
+"""The service's Prometheus metrics, through ``prometheus_client``.
 
-Each worker process keeps its own numbers (with ``--workers N`` a scrape sees one worker).
+Counters and the latency histogram live in one registry per app. With several worker
+processes (``shopsearch serve --workers N``) :func:`shopsearch.service.server.run` sets
+``PROMETHEUS_MULTIPROC_DIR`` before the workers start, so every worker writes its numbers there
+and a scrape of any worker reports the sum over all of them (``prometheus_client``'s
+multiprocess mode). Gauges are read when scraped (index size, experiment counters) from the
+worker that answers.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-Labels = tuple[tuple[str, str], ...]
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(labels: Labels, extra: str = "") -> str:
-    parts = [f'{k}="{_escape(v)}"' for k, v in labels]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
-
-
-def _num(x: float) -> str:
-    if x == float("inf"):
-        return "+Inf"
-    return repr(float(x)) if not float(x).is_integer() else str(int(x))
-
-
-class Counter:
-    def __init__(self, name: str, help_text: str) -> None:
-        self.name, self.help = name, help_text
-        self._values: dict[Labels, float] = {}
-        self._lock = threading.Lock()
-
-    def inc(self, amount: float = 1.0, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
-
-    def value(self, **labels: str) -> float:
-        return self._values.get(tuple(sorted(labels.items())), 0.0)
-
-    def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} counter"
-        with self._lock:
-            items = sorted(self._values.items())
-        for labels, v in items:
-            yield f"{self.name}{_labels(labels)} {_num(v)}"
-
-
-class Histogram:
-    def __init__(self, name: str, help_text: str, buckets: Sequence[float] = LATENCY_BUCKETS) -> None:
-        self.name, self.help = name, help_text
-        self.buckets = tuple(sorted(buckets))
-        self._data: dict[Labels, tuple[list[int], list[float]]] = {}  # counts per bucket, [sum, n]
-        self._lock = threading.Lock()
-
-    def observe(self, value: float, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
-        with self._lock:
-            counts, total = self._data.setdefault(key, ([0] * len(self.buckets), [0.0, 0.0]))
-            for i, edge in enumerate(self.buckets):
-                if value <= edge:
-                    counts[i] += 1
-            total[0] += value
-            total[1] += 1
-
-    def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} histogram"
-        with self._lock:
-            items = sorted((k, (list(c), list(t))) for k, (c, t) in self._data.items())
-        for labels, (counts, (total, n)) in items:
-            for edge, c in zip(self.buckets, counts):
-                le = 'le="' + _num(edge) + '"'
-                yield f"{self.name}_bucket{_labels(labels, le)} {c}"
-            inf = 'le="+Inf"'
-            yield f"{self.name}_bucket{_labels(labels, inf)} {_num(n)}"
-            yield f"{self.name}_sum{_labels(labels)} {total!r}"
-            yield f"{self.name}_count{_labels(labels)} {_num(n)}"
+disable_created_metrics()  # no *_created series: one timestamp per label set is noise here
 
 
 class Gauge:
-    """A gauge whose samples are read when scraped: ``read()`` returns (labels, value) pairs."""
+    """A gauge whose samples are read when scraped: ``read()`` returns (labels, value) pairs
+    (every pair with the same label names)."""
 
     def __init__(self, name: str, help_text: str,
                  read: Callable[[], Iterable[tuple[dict[str, str], float]]]) -> None:
         self.name, self.help, self.read = name, help_text, read
 
-    def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} gauge"
-        for labels, v in self.read():
-            yield f"{self.name}{_labels(tuple(sorted(labels.items())))} {_num(v)}"
+    def family(self) -> GaugeMetricFamily:
+        samples = [(dict(labels), float(v)) for labels, v in self.read()]
+        names = sorted(samples[0][0]) if samples else []
+        family = GaugeMetricFamily(self.name, self.help, labels=names)
+        for labels, value in samples:
+            family.add_metric([str(labels[n]) for n in names], value)
+        return family
+
+
+class _Gauges(Collector):
+    def __init__(self, gauges: Callable[[], list[Gauge]]) -> None:
+        self.gauges = gauges
+
+    def collect(self) -> Iterator[Metric]:
+        for gauge in self.gauges():
+            yield gauge.family()
 
 
 class Metrics:
     """The service's metrics; gauges are registered by the app once the engine is loaded."""
 
     def __init__(self) -> None:
-        self.requests = Counter("shopsearch_http_requests_total", "HTTP requests by route, method and status.")
+        self.registry = CollectorRegistry()
+        self.requests = Counter("shopsearch_http_requests_total", "HTTP requests by route, method and status.",
+                                ("method", "route", "status"), registry=self.registry)
         self.latency = Histogram("shopsearch_http_request_duration_seconds",
-                                 "HTTP request latency by route and method.")
-        self.searches = Counter("shopsearch_searches_total", "Searches by query modality.")
-        self.feedback = Counter("shopsearch_feedback_events_total", "Feedback events stored, by type.")
+                                 "HTTP request latency by route and method.", ("method", "route"),
+                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.searches = Counter("shopsearch_searches_total", "Searches by query modality.", ("modality",),
+                                registry=self.registry)
+        self.feedback = Counter("shopsearch_feedback_events_total", "Feedback events stored, by type.", ("event",),
+                                registry=self.registry)
         self.gauges: list[Gauge] = []
+        self._gauges = _Gauges(lambda: self.gauges)
+        self.registry.register(self._gauges)
 
     def render(self) -> str:
-        lines: list[str] = []
-        metrics: list[Counter | Histogram | Gauge] = [self.requests, self.latency, self.searches, self.feedback]
-        for metric in metrics + self.gauges:
-            lines.extend(metric.render())
-        return "\n".join(lines) + "\n"
+        """The exposition text: this process's numbers, or every worker's summed in
+        multiprocess mode."""
+        if os.environ.get(MULTIPROC_ENV):
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            registry.register(self._gauges)
+            return generate_latest(registry).decode("utf-8")
+        return generate_latest(self.registry).decode("utf-8")

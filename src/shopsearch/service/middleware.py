@@ -140,8 +140,8 @@ class MetricsMiddleware:
             route = scope.get("route")
             path = getattr(route, "path", None) or ("unmatched" if status == 404 else "other")
             method = scope.get("method", "")
-            self.metrics.requests.inc(route=path, method=method, status=str(status))
-            self.metrics.latency.observe(time.perf_counter() - t0, route=path, method=method)
+            self.metrics.requests.labels(method=method, route=path, status=str(status)).inc()
+            self.metrics.latency.labels(method=method, route=path).observe(time.perf_counter() - t0)
 
 
 class UnhandledErrorMiddleware:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shutil
+import tempfile
 from typing import Any
 
+from shopsearch.service.metrics import MULTIPROC_ENV
 from shopsearch.service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -41,5 +44,14 @@ def run(index_dir: Any, host: str = "127.0.0.1", port: int = 8000, workers: int 
         logger.warning("uvloop is not installed: with %d workers responses may be delayed ~40 ms; "
                        'run: pip install "uvicorn[standard]"', workers)
     os.environ.update(config.to_env())
-    uvicorn.run("shopsearch.service.app:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level=log_level, http=http)
+    # every worker counts into files here, so a scrape of any worker reports all of them
+    own_dir = None if os.environ.get(MULTIPROC_ENV) else tempfile.mkdtemp(prefix="shopsearch-metrics-")
+    if own_dir is not None:
+        os.environ[MULTIPROC_ENV] = own_dir
+    try:
+        uvicorn.run("shopsearch.service.app:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, log_level=log_level, http=http)
+    finally:
+        if own_dir is not None:
+            os.environ.pop(MULTIPROC_ENV, None)
+            shutil.rmtree(own_dir, ignore_errors=True)

@@ -34,7 +34,7 @@ async def _store(state: ServiceState, events: list[FeedbackEvent]) -> dict[str, 
         raise ApiError(422, first.field, first.reason,
                        [{"field": r.field, "reason": r.reason} for r in report.rejects])
     for e in events:
-        state.metrics.feedback.inc(event=e.event)
+        state.metrics.feedback.labels(event=e.event).inc()
         if state.experiment is not None and e.user_id:
             state.experiment.record_event(state.experiment.assign(e.user_id), e.event, e.position)
     return {"stored": report.accepted}

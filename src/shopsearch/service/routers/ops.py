@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
 from shopsearch import __version__
+from shopsearch.service.metrics import CONTENT_TYPE
 from shopsearch.service.schemas import HealthResponse
 from shopsearch.service.settings import Settings
 from shopsearch.service.state import ServiceState, get_state
@@ -46,4 +47,4 @@ def storage_problems(settings: Settings) -> list[str]:
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
 def metrics(state: ServiceState = Depends(get_state)) -> PlainTextResponse:
-    return PlainTextResponse(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    return PlainTextResponse(state.metrics.render(), media_type=CONTENT_TYPE)

@@ -283,7 +283,7 @@ async def search(request: Request, background: BackgroundTasks) -> dict[str, Any
         logger.info("experiment %s: user %s in arm %s", exp.config.name, user_id, arm)
     modality = "+".join(m for m, on in (("text", bool(req.text and req.text.strip())),
                                         ("image", image is not None), ("voice", audio is not None)) if on)
-    state.metrics.searches.inc(modality=modality)
+    state.metrics.searches.labels(modality=modality).inc()
     body = page_payload(result, state, req.k, req.page, req.explain)
     body["weak"], body["sorts"] = result.weak, result.sorts
     body["suggestions"] = _suggestions(state, text) if not result.hits and text else []
