@@ -77,8 +77,6 @@ def test_images_outside_the_catalog_folders_are_never_served(tiny_index: Path, t
     from tests.service.conftest import copy_index
 
     engine = shopsearch.load(copy_index(tiny_index, tmp_path / "index"))
-    if not hasattr(engine, "upsert"):
-        pytest.skip("Engine.upsert not available yet")
     secret = tmp_path / "secret.png"
     secret.write_bytes((tiny_index.parent / "shop" / "images" / "p1.png").read_bytes())
     with TestClient(create_app(make_settings(engine.path, tmp_path / "data"), engine=engine)) as c:

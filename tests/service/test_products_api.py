@@ -7,12 +7,10 @@ from pathlib import Path
 import pytest
 
 import shopsearch
-from shopsearch.retrieve.engine import Engine
 from shopsearch.service import create_app
 from tests.service.conftest import API_KEY, copy_index, make_settings
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
-needs_updates = pytest.mark.skipif(not hasattr(Engine, "upsert"), reason="Engine.upsert not available yet")
 
 
 def test_get_product(client) -> None:  # type: ignore[no-untyped-def]
@@ -24,7 +22,6 @@ def test_get_product(client) -> None:  # type: ignore[no-untyped-def]
     assert client.get("/v1/products/" + "x" * 200).status_code == 422
 
 
-@pytest.mark.skipif(not hasattr(Engine, "similar"), reason="Engine.similar not available yet")
 def test_similar(client) -> None:  # type: ignore[no-untyped-def]
     r = client.get("/v1/products/p1/similar", params={"k": 3})
     assert r.status_code == 200, r.text
@@ -70,7 +67,6 @@ def test_writes_need_the_api_key(writer, read_engine, tmp_path: Path) -> None:  
         assert r.status_code == 403 and "SHOPSEARCH_API_KEY" in r.json()["reason"]
 
 
-@needs_updates
 def test_put_patch_delete_are_visible_to_search(writer, shop_images: Path) -> None:  # type: ignore[no-untyped-def]
     row = {"title": "Purple Velvet Party Dress", "gender": "Women", "base_colour": "Purple",
            "article_type": "dress", "price": "49.5", "image": str(shop_images / "p8.png"),
@@ -96,7 +92,6 @@ def test_put_patch_delete_are_visible_to_search(writer, shop_images: Path) -> No
     assert writer.patch("/v1/products/x1", json={"price": 1}, headers=AUTH).status_code == 404
 
 
-@needs_updates
 def test_bad_writes_name_every_field(writer) -> None:  # type: ignore[no-untyped-def]
     r = writer.put("/v1/products/x2", json={"title": "Hat", "price": -3, "rating": "great"}, headers=AUTH)
     assert r.status_code == 422
@@ -124,7 +119,6 @@ def test_bad_writes_name_every_field(writer) -> None:  # type: ignore[no-untyped
     assert writer.get("/v1/products/x2").status_code == 404
 
 
-@needs_updates
 def test_batch_keeps_good_rows_and_reports_bad_ones(writer) -> None:  # type: ignore[no-untyped-def]
     rows = [{"id": "b1", "title": "Orange Beach Shorts", "base_colour": "Orange"},
             {"id": "b2", "title": "Bad Price", "price": "free"},
