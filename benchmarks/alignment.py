@@ -43,10 +43,10 @@ from shopsearch.config import sample_data_dir
 from shopsearch.encode import create_encoder
 from shopsearch.encode.cache import EmbeddingCache, image_key, text_key
 from shopsearch.encode.joint import JointEncoder, ZeroShotLabelScorer, project
+from shopsearch.evaluation.metrics import ranking_summary, score_metrics
 from shopsearch.preprocess.image import load_image
 from shopsearch.preprocess.lexicon import default_lexicon
 from shopsearch.training.config import TrainConfig, split_ids, validation_split
-from shopsearch.training.metrics import precision_at_k, ranking_summary
 from shopsearch.training.pipeline import cached_or_direct, image_view_features, prepare
 from shopsearch.training.trainer import fit_heads
 
@@ -311,7 +311,7 @@ def _p10(feats: np.ndarray, rel: np.ndarray) -> float:
     s = z @ z.T
     np.fill_diagonal(s, -np.inf)
     has = rel.any(axis=1)
-    return float(precision_at_k(s[has], rel[has], 10).mean())
+    return float(score_metrics(s[has], rel[has], 10)["precision@10"].mean())
 
 
 def _save(fit: Any, cfg: TrainConfig, args: argparse.Namespace, d: dict[str, Any], n_train: int,

@@ -264,6 +264,81 @@ def test_matches_naive_reference(seed: int) -> None:
         assert means["mrr"] == pytest.approx(float(np.mean(got["mrr"])))
 
 
+# --------------------------------------------------------------------------- score matrices
+
+
+def test_score_metrics_hand_computed() -> None:
+    # one query, five documents scored 0.9 0.1 0.5 0.7 0.3 -> ranked d0 d3 d2 d4 d1;
+    # relevant d2 and d4 -> hits at ranks 3 and 4 (R = 2)
+    scores = np.array([[0.9, 0.1, 0.5, 0.7, 0.3]])
+    relevant = np.array([[False, False, True, False, True]])
+    m = M.score_metrics(scores, relevant, 3)
+    assert m["precision@3"][0] == pytest.approx(1 / 3)
+    assert m["recall@3"][0] == pytest.approx(1 / 2)
+    assert m["hit@3"][0] == 1.0
+    # DCG@3 = 1/log2(4) = 0.5; IDCG@3 = 1 + 1/log2(3)
+    assert m["ndcg@3"][0] == pytest.approx(0.5 / (1 + 1 / math.log2(3)))
+    assert m["mrr"][0] == pytest.approx(1 / 3)
+    # AP = (1/3 + 2/4) / 2 over the full ranking; R-precision: 0 hits in the top 2
+    assert m["map"][0] == pytest.approx((1 / 3 + 1 / 2) / 2)
+    assert m["r_precision"][0] == 0.0
+
+
+def test_score_metrics_ties_by_document_order_and_k_beyond_the_documents() -> None:
+    # equal scores: the lower document index ranks first (a stable sort)
+    scores = np.array([[0.5, 0.5, 0.5], [0.2, 0.2, 0.1]])
+    relevant = np.array([[False, True, False], [False, False, False]])
+    m = M.score_metrics(scores, relevant, 10)
+    assert m["mrr"].tolist() == [0.5, 0.0]  # rank 2; a query without relevant documents scores 0
+    assert m["precision@10"][0] == pytest.approx(1 / 10)  # k counts, as for ids
+    assert m["ndcg@10"][0] == pytest.approx(1 / math.log2(3))
+    assert M.ranked_relevance(scores, relevant)[0].tolist() == [False, True, False]
+
+
+def test_ranking_summary_is_the_mean_of_score_metrics() -> None:
+    rng = np.random.default_rng(3)
+    scores, relevant = rng.random((12, 20)), rng.random((12, 20)) < 0.25
+    per_query = M.score_metrics(scores, relevant, 5)
+    summary = M.ranking_summary(scores, relevant, 5)
+    assert summary.keys() == {"ndcg@5", "recall@5", "recall@1", "mrr", "map"}
+    for key in ("ndcg@5", "recall@5", "mrr", "map"):
+        assert summary[key] == pytest.approx(per_query[key].mean())
+    assert summary["recall@1"] == pytest.approx(M.score_metrics(scores, relevant, 1)["recall@1"].mean())
+    with pytest.raises(ValueError, match="same shape"):
+        M.score_metrics(scores, relevant[:, :3], 5)
+
+
+def _naive_scores(scores: np.ndarray, rel: np.ndarray, k: int) -> dict[str, float]:
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    r = [bool(rel[i]) for i in order]
+    n = sum(r)
+    dcg = sum(1 / math.log2(i + 2) for i in range(k) if r[i])
+    idcg = sum(1 / math.log2(i + 2) for i in range(min(n, k)))
+    hits, ap = 0, 0.0
+    for i, x in enumerate(r):
+        if x:
+            hits += 1
+            ap += hits / (i + 1)
+    first = next((i for i, x in enumerate(r) if x), None)
+    return {f"ndcg@{k}": dcg / idcg, f"recall@{k}": sum(r[:k]) / n, f"precision@{k}": sum(r[:k]) / k,
+            "mrr": 0.0 if first is None else 1 / (first + 1), "map": ap / n}
+
+
+def test_score_metrics_match_naive_reference_and_the_id_functions() -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.random((20, 30))
+    rel = rng.random((20, 30)) < 0.2
+    rel[:, 0] = True
+    got = M.score_metrics(scores, rel, 5)
+    ids = [[str(i) for i in np.argsort(-row, kind="stable")] for row in scores]
+    by_id = M.ranking_metrics(ids, [{str(i) for i in np.flatnonzero(row)} for row in rel], 5)
+    for key, values in got.items():
+        np.testing.assert_allclose(values, by_id[key], rtol=0, atol=1e-12, err_msg=key)
+    for q in range(20):
+        for key, value in _naive_scores(scores[q], rel[q], 5).items():
+            assert got[key][q] == pytest.approx(value, abs=1e-12), (key, q)
+
+
 # --------------------------------------------------------------------------- classification
 
 

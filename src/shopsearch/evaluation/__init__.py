@@ -31,10 +31,13 @@ from shopsearch.evaluation.metrics import (
     precision,
     precision_at_k,
     r_precision,
+    ranked_relevance,
     ranking_metrics,
+    ranking_summary,
     recall,
     recall_at_k,
     reciprocal_rank,
+    score_metrics,
 )
 from shopsearch.evaluation.queries import EvalQuery, QueryFileError, load_queries
 from shopsearch.evaluation.results import RunResults, load_results, recall_curve, save_results
@@ -89,7 +92,9 @@ __all__ = [
     "precision_at_k",
     "r_precision",
     "randomization_test",
+    "ranked_relevance",
     "ranking_metrics",
+    "ranking_summary",
     "read_qrels",
     "read_run",
     "read_topics",
@@ -99,6 +104,7 @@ __all__ = [
     "reciprocal_rank",
     "replay_log",
     "save_results",
+    "score_metrics",
     "sign_test",
     "simulate_interleaving",
     "team_draft",

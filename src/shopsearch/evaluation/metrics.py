@@ -15,6 +15,11 @@ Conventions (shared by the per-query functions and the vectorised aggregate):
 * MRR, average precision and R-precision look at the whole ranking they are given unless a
   cut-off is passed; :func:`shopsearch.evaluation.evaluate.evaluate` cuts every ranking at ``k``
   first, so there they are effectively @k.
+* Score matrices (:func:`score_metrics`, :func:`ranking_summary`, for training validation and
+  the alignment benchmark): ``scores`` float (n_queries, n_docs) and ``relevant`` bool of the
+  same shape (binary relevance). Each row ranks every document, best score first, ties by
+  document index (a stable sort), so MRR and AP see the full ranking. The same kernels as the
+  id-based functions compute every value.
 
 Definitions (R = number of relevant ids, rel_i = 1 if the item at 1-based rank i is relevant):
 
@@ -50,10 +55,13 @@ __all__ = [
     "precision",
     "precision_at_k",
     "r_precision",
+    "ranked_relevance",
     "ranking_metrics",
+    "ranking_summary",
     "recall",
     "recall_at_k",
     "reciprocal_rank",
+    "score_metrics",
 ]
 
 Relevance = Mapping[str, float] | Iterable[str]
@@ -208,12 +216,17 @@ def ranking_metrics(
     """
     k = _check_k(k)
     gain, n_rel, gains = _prepare(rankings, relevants, k)
+    return _all_metrics(gain, n_rel, _ideal_matrix(gains, k), k)
+
+
+def _all_metrics(gain: FloatArray, n_rel: FloatArray, ideal: FloatArray, k: int) -> dict[str, FloatArray]:
+    """Every kernel over the gain matrix (n, width >= k) and the ideal gains (n, k)."""
     hits = gain > 0
     return {
         f"precision@{k}": _precision_k(hits, k),
         f"recall@{k}": _recall_k(hits, n_rel, k),
         f"hit@{k}": _hit_k(hits, k),
-        f"ndcg@{k}": _ndcg_k(gain, _ideal_matrix(gains, k), k),
+        f"ndcg@{k}": _ndcg_k(gain, ideal, k),
         "mrr": _rr(hits),
         "map": _ap(hits, n_rel),
         "r_precision": _r_precision(hits, n_rel),
@@ -229,6 +242,63 @@ def mean_ranking_metrics(
     return {
         name: float(values.mean())
         for name, values in ranking_metrics(rankings, relevants, k).items()
+    }
+
+
+# --------------------------------------------------------------------------- score matrices
+
+
+def ranked_relevance(scores: ArrayLike, relevant: ArrayLike) -> NDArray[np.bool_]:
+    """``relevant`` (bool (n_queries, n_docs)) reordered by ``scores`` (same shape), best first.
+
+    Ties keep document order (a stable sort), so results are deterministic.
+    """
+    s, r = np.asarray(scores), np.asarray(relevant)
+    if s.ndim != 2 or s.shape != r.shape:
+        raise ValueError(f"scores {s.shape} and relevant {r.shape} must be 2-D arrays of the same shape")
+    order = np.argsort(-s, axis=1, kind="stable")
+    return np.take_along_axis(r.astype(bool), order, axis=1)
+
+
+def _score_gains(scores: ArrayLike, relevant: ArrayLike, k: int) -> tuple[FloatArray, FloatArray]:
+    """(gain matrix float64 (n, max(k, n_docs)), number relevant float64 (n,)) of a score matrix."""
+    hits = ranked_relevance(scores, relevant)
+    n, width = hits.shape
+    gain = np.zeros((n, max(k, width)), dtype=np.float64)
+    gain[:, :width] = hits
+    return gain, hits.sum(axis=1).astype(np.float64)
+
+
+def score_metrics(scores: ArrayLike, relevant: ArrayLike, k: int) -> dict[str, FloatArray]:
+    """:func:`ranking_metrics` for a score matrix with binary relevance.
+
+    Args:
+        scores: float (n_queries, n_docs); higher is better.
+        relevant: bool (n_queries, n_docs), True where the document is relevant to the query.
+        k: cut-off for precision/recall/hit/nDCG.
+
+    Returns:
+        The keys of :func:`ranking_metrics` -> float64 (n_queries,). Every document is ranked, so
+        ``mrr``, ``map`` and ``r_precision`` see the full ranking.
+    """
+    k = _check_k(k)
+    gain, n_rel = _score_gains(scores, relevant, k)
+    ideal = (np.arange(k) < n_rel[:, None]).astype(np.float64)  # binary: R ones, capped at k
+    return _all_metrics(gain, n_rel, ideal, k)
+
+
+def ranking_summary(scores: ArrayLike, relevant: ArrayLike, k: int = 10) -> dict[str, float]:
+    """Means over the queries of a score matrix: ``ndcg@k``, ``recall@k``, ``recall@1``, ``mrr``
+    and ``map`` (plain floats; NaN for zero queries), as :func:`score_metrics` computes them."""
+    k = _check_k(k)
+    gain, n_rel = _score_gains(scores, relevant, k)
+    per_query = _all_metrics(gain, n_rel, (np.arange(k) < n_rel[:, None]).astype(np.float64), k)
+    return {
+        f"ndcg@{k}": float(per_query[f"ndcg@{k}"].mean()),
+        f"recall@{k}": float(per_query[f"recall@{k}"].mean()),
+        "recall@1": float(_recall_k(gain > 0, n_rel, 1).mean()),
+        "mrr": float(per_query["mrr"].mean()),
+        "map": float(per_query["map"].mean()),
     }
 
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from shopsearch.evaluation.metrics import ranking_summary, score_metrics
 from shopsearch.training.config import TrainConfig
 from shopsearch.training.heads import build_head, export_head, feature_stats
 from shopsearch.training.losses import multi_positive_infonce, triplet_hardest
-from shopsearch.training.metrics import ndcg_at_k, ranking_summary
 from shopsearch.training.texts import FIELDS, TextBank
 
 logger = logging.getLogger(__name__)
@@ -269,7 +269,7 @@ def _validate(
         if len(val.partial_texts):
             zq = txt_head(txt[torch.from_numpy(val.partial_texts)]).numpy()
             scores = zq @ zi.T
-            out["val_ndcg@10"] = float(ndcg_at_k(scores, val.partial_relevant, 10).mean())
+            out["val_ndcg@10"] = float(score_metrics(scores, val.partial_relevant, 10)["ndcg@10"].mean())
         else:
             out["val_ndcg@10"] = 0.0
         if len(val.title_texts):
