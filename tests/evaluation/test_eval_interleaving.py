@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shopsearch.evaluation.clicks import CascadeModel, PositionBasedModel, create_click_model
+from shopsearch.evaluation.clicks import CascadeModel, PositionBasedModel, create_click_model, relative_gains
 from shopsearch.evaluation.interleaving import (
     Interleaved,
     credit,
@@ -75,6 +75,19 @@ def test_click_models() -> None:
         PositionBasedModel(p_rel=1.5)
     with pytest.raises(ValueError, match="unknown click model"):
         create_click_model("dbn")
+
+
+def test_position_based_model_parts_hand_computed() -> None:
+    pbm = PositionBasedModel(p_rel=0.9, p_nonrel=0.1, eta=1.0)
+    np.testing.assert_allclose(pbm.examination(4), [1, 1 / 2, 1 / 3, 1 / 4])
+    # attraction = 0.1 + 0.8 * relevance; relevance is clipped to [0, 1], noise then the sum
+    np.testing.assert_allclose(pbm.attraction([0.0, 0.5, 1.0, 2.0]), [0.1, 0.5, 0.9, 0.9])
+    np.testing.assert_allclose(pbm.attraction([0.0, 1.0], noise=[-0.5, 0.5]), [0.0, 1.0])
+    assert relative_gains(["a", "b", "c"], {"a": 1.0, "b": 3.0}).tolist() == [1 / 3, 1.0, 0.0]
+    # browse: examined where u_examine < (1/r)^eta, clicked where also u_click < attraction
+    seen = pbm.browse([1.0, 1.0, 0.0, 1.0], u_examine=[0.99, 0.6, 0.2, 0.2], u_click=[0.5, 0.5, 0.05, 0.95])
+    assert seen.examined.tolist() == [True, False, True, True]
+    assert seen.clicked.tolist() == [True, False, True, False]
 
 
 def _judged_queries(n: int = 60, seed: int = 0) -> tuple[list[EvalQuery], dict[str, list[str]]]:

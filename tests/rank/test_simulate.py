@@ -7,6 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from shopsearch.evaluation.clicks import PositionBasedModel
 from shopsearch.rank.events import EventLog
 from shopsearch.rank.simulate import SimCatalog, SimConfig, SimQuery, Simulator, simulate_log
 from shopsearch.types import Product
@@ -60,6 +61,18 @@ def test_same_seed_same_everything_other_seed_differs():
     _, c = run_once(1)
     assert [o.events for o in a] == [o.events for o in b]
     assert [o.events for o in a] != [o.events for o in c]
+
+
+def test_seeded_outputs_are_pinned_and_clicks_come_from_the_shared_model():
+    # seed 0 on this catalogue, as measured when the simulator's clicks moved onto the shared
+    # position-based model (shopsearch.evaluation.clicks): the same events as before the move
+    sim, outcomes = run_once(0)
+    events = Counter(e.event for o in outcomes for e in o.events)
+    assert events == {"impression": 390, "click": 49, "add_to_cart": 12, "purchase": 7, "dislike": 6, "like": 6}
+    assert [o.clicked for o in outcomes][:8] == [(3, 4), (0,), (0, 2, 3), (0, 2, 4), (9,), (), (0, 1), ()]
+    assert sum(o.ndcg for o in outcomes) == pytest.approx(17.704598, abs=1e-6)
+    assert sim.click_model == PositionBasedModel(p_rel=sim.config.p_rel, p_nonrel=sim.config.p_nonrel,
+                                                 eta=sim.config.eta)
 
 
 def test_catalog_facts_are_drawn_and_labelled_or_taken_from_the_catalog():

@@ -12,17 +12,23 @@ so binary judgements give ``p_rel`` and ``p_nonrel``):
   at most one click; smaller values approximate the dependent click model).
 
 ``clicks(ranking, gains, rng)`` returns the clicked 0-based positions, in increasing order.
+
+The PBM is the one position-based click model of the library: the shopper simulator
+(:mod:`shopsearch.rank.simulate`) drives it through :meth:`PositionBasedModel.browse`, with
+relevance ``grade / 3``, Normal noise on the attraction, and uniforms it draws itself (one
+stream per query whatever the ranking), because it also needs to know what was examined.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["CascadeModel", "ClickModel", "PositionBasedModel", "create_click_model"]
+__all__ = ["Browsing", "CascadeModel", "ClickModel", "PositionBasedModel", "create_click_model", "relative_gains"]
 
 ClickModelName = Literal["pbm", "cascade"]
 
@@ -38,10 +44,23 @@ def _check_prob(name: str, value: float) -> None:
         raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
 
 
-def _attraction(ranking: Sequence[str], gains: Mapping[str, float], p_rel: float, p_nonrel: float) -> np.ndarray:
+def relative_gains(ranking: Sequence[str], gains: Mapping[str, float]) -> NDArray[np.float64]:
+    """Each ranked id's gain divided by the query's largest gain, float64 (len(ranking),); 0 for
+    ids without a gain (and for every id when no gain is positive)."""
     top = max((g for g in gains.values() if g > 0), default=0.0)
-    rel = np.array([gains.get(pid, 0.0) / top if top > 0 else 0.0 for pid in ranking], dtype=np.float64)
-    return p_nonrel + (p_rel - p_nonrel) * np.clip(rel, 0.0, 1.0)
+    return np.array([gains.get(pid, 0.0) / top if top > 0 else 0.0 for pid in ranking], dtype=np.float64)
+
+
+def _attraction(relevance: ArrayLike, p_rel: float, p_nonrel: float) -> NDArray[np.float64]:
+    """``p_nonrel + (p_rel - p_nonrel) * relevance``, relevance clipped to [0, 1]."""
+    return p_nonrel + (p_rel - p_nonrel) * np.clip(np.asarray(relevance, dtype=np.float64), 0.0, 1.0)
+
+
+class Browsing(NamedTuple):
+    """What a simulated user did on a ranked list: bool arrays (n,) by 0-based position."""
+
+    examined: NDArray[np.bool_]
+    clicked: NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -58,13 +77,35 @@ class PositionBasedModel:
         if not self.eta >= 0:
             raise ValueError(f"PositionBasedModel.eta must be >= 0, got {self.eta!r}")
 
+    def examination(self, n: int) -> NDArray[np.float64]:
+        """Probability that 1-based rank r = 1..n is examined, ``(1 / r) ** eta``, float64 (n,)."""
+        return (1.0 / np.arange(1, n + 1, dtype=np.float64)) ** self.eta
+
+    def attraction(self, relevance: ArrayLike, noise: ArrayLike | None = None) -> NDArray[np.float64]:
+        """Click probability of an examined result, float64 (n,): ``p_nonrel + (p_rel - p_nonrel)
+        * relevance`` (relevance in [0, 1], clipped), plus ``noise`` (n,) if given, clipped to [0, 1]."""
+        p = _attraction(relevance, self.p_rel, self.p_nonrel)
+        if noise is None:
+            return p
+        return np.clip(p + np.asarray(noise, dtype=np.float64), 0.0, 1.0)
+
     def clicks(self, ranking: Sequence[str], gains: Mapping[str, float], rng: np.random.Generator) -> list[int]:
+        """One uniform per rank: a click where it falls below examination x attraction."""
         n = len(ranking)
         if n == 0:
             return []
-        examine = (1.0 / np.arange(1, n + 1, dtype=np.float64)) ** self.eta
-        p = examine * _attraction(ranking, gains, self.p_rel, self.p_nonrel)
+        p = self.examination(n) * self.attraction(relative_gains(ranking, gains))
         return np.flatnonzero(rng.random(n) < p).tolist()
+
+    def browse(self, relevance: ArrayLike, u_examine: ArrayLike, u_click: ArrayLike,
+               noise: ArrayLike | None = None) -> Browsing:
+        """Examinations and clicks from uniforms the caller drew (each float (n,), in [0, 1)):
+        rank i is examined when ``u_examine[i] < examination``, and an examined rank is clicked
+        when ``u_click[i] < attraction(relevance, noise)[i]``. ``relevance`` float (n,) in [0, 1]."""
+        attraction = self.attraction(relevance, noise)
+        n = attraction.shape[0]
+        examined = np.asarray(u_examine, dtype=np.float64)[:n] < self.examination(n)
+        return Browsing(examined, examined & (np.asarray(u_click, dtype=np.float64)[:n] < attraction))
 
 
 @dataclass(frozen=True)
@@ -81,7 +122,7 @@ class CascadeModel:
         _check_prob("CascadeModel.stop_after_click", self.stop_after_click)
 
     def clicks(self, ranking: Sequence[str], gains: Mapping[str, float], rng: np.random.Generator) -> list[int]:
-        attraction = _attraction(ranking, gains, self.p_rel, self.p_nonrel)
+        attraction = _attraction(relative_gains(ranking, gains), self.p_rel, self.p_nonrel)
         out: list[int] = []
         for pos, p in enumerate(attraction):
             if rng.random() < p:

@@ -25,8 +25,9 @@ The model (the distributions are stated here and in :class:`SimConfig`):
   interests, plus the user's colour (``p_colour``), gender (``p_gender``) and a usage word
   (``p_usage``); a share ``p_chinese`` is written in Chinese through the packaged lexicon.
   Follow-up queries in a session keep the article type with probability 1/2.
-* **Clicks**: position-based model. Rank r (1-based) is examined with probability
-  ``(1 / r) ** eta``; an examined result is clicked with probability
+* **Clicks**: the position-based model of :mod:`shopsearch.evaluation.clicks`
+  (:class:`~shopsearch.evaluation.clicks.PositionBasedModel`). Rank r (1-based) is examined with
+  probability ``(1 / r) ** eta``; an examined result is clicked with probability
   ``p_nonrel + (p_rel - p_nonrel) * grade / 3`` plus Normal(0, ``noise``) noise. A click leads to
   add-to-cart with ``p_cart * grade / 3``, a purchase after it with ``p_purchase``, a like with
   ``p_like`` when grade >= 2; an examined, not-clicked, irrelevant result is disliked with
@@ -49,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from shopsearch.evaluation.clicks import PositionBasedModel
 from shopsearch.evaluation.metrics import ndcg_at_k
 from shopsearch.rank.events import Event
 from shopsearch.rank.simcatalog import PRICE_MEDIANS, SECONDS_PER_DAY, SimCatalog, seeded_rng
@@ -73,6 +75,7 @@ SearchFn = Callable[[str, str | None, str | None, int], Sequence[str]]
 """``search(text, user_id, session_id, k)`` -> ranked product ids, best first."""
 
 _USER_GENDERS = ("Men", "Women")
+MAX_GRADE = 3  # grades are 0..3 (Simulator.grades); click relevance is grade / MAX_GRADE
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,7 @@ class Simulator:
         counts = Counter(catalog.article_type.tolist())
         self._type_weight = np.array([math.sqrt(counts[t]) for t in catalog.types])
         self._grade_cache: dict[tuple[str, SimQuery], np.ndarray] = {}
+        self.click_model = PositionBasedModel(p_rel=config.p_rel, p_nonrel=config.p_nonrel, eta=config.eta)
 
     # -- users and sessions ---------------------------------------------------------------------
     def make_users(self, n: int, prefix: str = "u") -> list[SimUser]:
@@ -345,14 +349,13 @@ class Simulator:
         noise = rng.normal(0.0, cfg.noise, max(n, 1)) if cfg.noise > 0 else np.zeros(max(n, 1))
         base: dict[str, Any] = {"user_id": s.user_id, "session_id": s.session_id, "query": q.text}
         events = [Event("impression", pid, position=i, ts=ts, **base) for i, pid in enumerate(ranking)]
+        seen = self.click_model.browse(grades / MAX_GRADE, u_exam, u_click, noise[:n])
         clicked = []
         for i, pid in enumerate(ranking):
             g = grades[i]
-            examined = u_exam[i] < (1.0 / (i + 1)) ** cfg.eta
-            if not examined:
+            if not seen.examined[i]:
                 continue
-            attraction = np.clip(cfg.p_nonrel + (cfg.p_rel - cfg.p_nonrel) * g / 3.0 + noise[i], 0.0, 1.0)
-            if u_click[i] < attraction:
+            if seen.clicked[i]:
                 ts += 5.0
                 clicked.append(i)
                 events.append(Event("click", pid, position=i, ts=ts, **base))
