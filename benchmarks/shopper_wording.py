@@ -3,8 +3,9 @@
 Query sets (``benchmarks/queries/``, written by hand before the lexicon and parser changes;
 relevance from facets, resolved against whatever products are searched):
 
-* ``--split validation``: ``validation_en/zh.jsonl`` and ``validation2_zh.jsonl`` (a second,
-  fresh Chinese set) — for choosing recipes while building;
+* ``--split validation``: ``validation_en/zh.jsonl``, ``validation2_zh.jsonl`` and
+  ``validation3_zh.jsonl`` (a second and a third fresh Chinese set) — for choosing recipes
+  while building;
 * ``--split test``: ``natural_en/zh.jsonl`` and ``brand_en/zh.jsonl`` — for reporting only;
 * always: the template set ``queries_dev.jsonl`` (catalogue-value wording, e.g. "Black Tshirts
   for Men"). Its strings are the joint model's training texts and its labels are the indexed
@@ -64,7 +65,7 @@ SYSTEMS: dict[str, dict[str, Any]] = {
 
 def query_sets(split: str, products: list[shopsearch.Product]) -> dict[str, list[EvalQuery]]:
     files = {"validation": {"natural EN": "validation_en.jsonl", "natural ZH": "validation_zh.jsonl",
-                            "natural ZH set 2": "validation2_zh.jsonl"},
+                            "natural ZH set 2": "validation2_zh.jsonl", "natural ZH set 3": "validation3_zh.jsonl"},
              "test": {"natural EN": "natural_en.jsonl", "natural ZH": "natural_zh.jsonl",
                       "brand+type EN": "brand_en.jsonl", "brand+type ZH": "brand_zh.jsonl"}}[split]
     sets: dict[str, list[EvalQuery]] = {}

@@ -49,6 +49,8 @@ FILES = {
     "brand_zh.jsonl": ("bzh_", "zh", "test", True),
     "validation_en.jsonl": ("ven_", "en", "validation", True),
     "validation_zh.jsonl": ("vzh_", "zh", "validation", True),
+    "validation2_zh.jsonl": ("v2zh_", "zh", "validation", True),
+    "validation3_zh.jsonl": ("v3zh_", "zh", "validation", True),
 }
 MIN_COUNTS = {
     "natural_en.jsonl": 320,
@@ -57,6 +59,8 @@ MIN_COUNTS = {
     "brand_zh.jsonl": 60,
     "validation_en.jsonl": 100,
     "validation_zh.jsonl": 50,
+    "validation2_zh.jsonl": 100,
+    "validation3_zh.jsonl": 150,
 }
 FIELDS = ("gender", "master_category", "sub_category", "article_type", "base_colour", "season", "usage")
 PHENOMENA = {
@@ -333,13 +337,13 @@ def main() -> int:
     }
     all_tags = sorted(set(itertools.chain.from_iterable(tag_counts.values())))
     short = [n.split(".")[0] for n in per_file]
-    print(f"{'tag':<16}" + "".join(f"{s:>14}" for s in short))
+    print(f"{'tag':<16}" + "".join(f"{s:>15}" for s in short))
     for t in all_tags:
-        print(f"{t:<16}" + "".join(f"{tag_counts[n][t]:>14}" for n in per_file))
+        print(f"{t:<16}" + "".join(f"{tag_counts[n][t]:>15}" for n in per_file))
     print("\nmatch fields used per file:")
-    print(f"{'field':<16}" + "".join(f"{s:>14}" for s in short))
+    print(f"{'field':<16}" + "".join(f"{s:>15}" for s in short))
     for f in FIELDS:
-        print(f"{f:<16}" + "".join(f"{sum(1 for q, _ in per_file[n] if f in q['match']):>14}" for n in per_file))
+        print(f"{f:<16}" + "".join(f"{sum(1 for q, _ in per_file[n] if f in q['match']):>15}" for n in per_file))
     if args.verbose:
         for name, items in per_file.items():
             print(f"\n== {name}")
