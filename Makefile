@@ -17,12 +17,14 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/shopsearch demo --out fx-index --serve
 
-# lint first: a style or import error fails the run before the long suite starts
+# lint first (ruff, then mypy over src/shopsearch as configured in pyproject.toml): a style,
+# import or type error fails the run before the long suite starts
 test: lint
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) fx-index

@@ -8,9 +8,13 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shopsearch import __version__
 from shopsearch.config import DENSE_KINDS, TEXT_VECTORS
+
+if TYPE_CHECKING:  # the catalog package is imported by the commands that need it
+    from shopsearch.catalog import FieldMapping
 
 CONFIG_HELP = ("settings file (shopsearch.toml, or JSON): its [search] table sets the search settings "
                "(SearchConfig), its [rank] table the ranking settings unless --rank-config is given")
@@ -24,7 +28,7 @@ def _setup_logging(verbosity: int) -> None:
     logging.getLogger("faiss").setLevel(max(level, logging.WARNING))
 
 
-def _mapping(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _mapping(args: argparse.Namespace) -> FieldMapping | None:
     from shopsearch.catalog import FieldMapping, load_mapping
 
     mapping = load_mapping(args.mapping) if args.mapping else None

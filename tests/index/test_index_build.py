@@ -140,3 +140,45 @@ def test_crash_during_indexing_keeps_previous_index(tiny_index: Path, tmp_path: 
                 IndexConfig(joint_model=None, zero_shot=False, cache_path=None, progress=False))
     assert not list(idx.glob(".tmp-v-*"))
     assert [p.name for p in idx.glob("v-*")] == [resolve_version(idx).name]
+
+
+def test_a_shop_image_model_runs_once_per_photo_and_feeds_the_joint_model(tmp_path: Path) -> None:
+    """encode_products with a shop image model (``.backbone``) and a joint model on that backbone:
+    the joint model reads the backbone features kept from the shop model's one pass per photo."""
+    from shopsearch.index.builder import encode_products
+    from shopsearch.types import Product
+
+    class Backbone:
+        name, dim = "efficientnet-lite0", 4
+
+        def embed_images(self, items: list[str]) -> np.ndarray:  # pragma: no cover - must not run
+            raise AssertionError(f"backbone ran again on {items}")
+
+    class ShopModel:
+        name, version, dim = "shop", "1", 2
+        backbone = Backbone()
+
+        def __init__(self) -> None:
+            self.calls: list[list[str]] = []
+
+        def run(self, items: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            self.calls.append(list(items))
+            feats = np.array([[float(len(p)), 1.0, 2.0, 3.0] for p in items], dtype=np.float32)
+            return feats[:, :2], feats, np.zeros((len(items), 1))
+
+    class Joint:
+        name, version, image_backbone, image_feature_dim = "joint", "1", "efficientnet-lite0", 4
+
+        def image_features_from(self, base: np.ndarray, items: list[str]) -> np.ndarray:
+            return base * 10
+
+        def project_images(self, feats: np.ndarray) -> np.ndarray:
+            return feats[:, :3]
+
+    shop = ShopModel()
+    products = [Product(id="a", title="A", images=("x.png",)), Product(id="b", title="B", images=("yy.png", "z.png"))]
+    out = encode_products(products, [], True, {"image": shop, "joint": Joint()}, cache=None)
+    assert shop.calls == [["x.png", "yy.png", "z.png"]]
+    vectors, rows = out.vectors["joint"]
+    assert rows.tolist() == [0, 1, 1]
+    np.testing.assert_allclose(vectors[:, 0], [50.0, 60.0, 50.0])

@@ -144,7 +144,7 @@ def export_onnx(path: Path) -> Path:
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _Heads(_torch_model()), torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE), str(tmp),
+            _Heads(_torch_model()), (torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE),), str(tmp),
             input_names=["pixels"], output_names=["features", "logits"],
             dynamic_axes={"pixels": {0: "n"}, "features": {0: "n"}, "logits": {0: "n"}},
             opset_version=17, dynamo=False,

@@ -72,8 +72,8 @@ def create_encoder(name: str, **kwargs: Any) -> TextEncoder | ImageEncoder:
 
         return E5TextEncoder(name=info.name, **kwargs)
     if info.name in ("efficientnet-lite0", "efficientnet-lite0-int8"):
-        from shopsearch.encode.image_effnet import EfficientNetEncoder
+        from shopsearch.encode.image_effnet import EfficientNetEncoder, Precision
 
-        precision = "int8" if info.name.endswith("-int8") else "fp32"
+        precision: Precision = "int8" if info.name.endswith("-int8") else "fp32"
         return EfficientNetEncoder(name=info.name, precision=precision, **kwargs)
     raise AssertionError(f"registered model {name!r} has no factory")  # pragma: no cover

@@ -104,7 +104,7 @@ class ShopImageEncoder:
         self.batch_size = batch_size
         self.progress = progress
         try:
-            import onnxruntime as ort  # type: ignore[import-untyped]
+            import onnxruntime as ort
         except ImportError as exc:  # pragma: no cover - a base dependency
             raise ImportError("the shop image model needs: pip install onnxruntime") from exc
         options = ort.SessionOptions()

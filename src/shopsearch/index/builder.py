@@ -18,6 +18,7 @@ import shopsearch
 from shopsearch.catalog import FieldMapping, load_catalog
 from shopsearch.config import IndexConfig
 from shopsearch.encode import create_encoder
+from shopsearch.encode.base import ImageEncoder
 from shopsearch.encode.cache import EmbeddingCache, content_digest, embed_with_cache, image_key, text_key
 from shopsearch.encode.registry import DEFAULT_IMAGE_MODEL, feature_space
 from shopsearch.encode.shop_image import IMAGE_SUBDIR, is_image_model_dir, load_image_encoder
@@ -205,8 +206,7 @@ def encode_products(
         t = time.perf_counter()
         if "text" in encoders:
             enc = encoders["text"]
-            vecs = embed_with_cache(cache, lambda enc=enc: [text_key(enc.name, "doc", d) for d in out.docs],
-                                    out.docs, enc.dim, enc.embed_texts)
+            vecs = embed_with_cache(cache, _doc_keys(enc.name, out.docs), out.docs, enc.dim, enc.embed_texts)
             out.vectors["text"] = (vecs, np.arange(n))
         for role in [r for r in encoders if r.startswith(FIELD_ROLE_PREFIX)]:
             # multi-field vectors: one vector per product and field (title, attributes, description)
@@ -215,26 +215,25 @@ def encode_products(
             texts = [product_text(p, [f for f in group if f in text_fields]) for p in products]
             rows = np.asarray([i for i, x in enumerate(texts) if x], dtype=np.int64)
             present = [texts[i] for i in rows]
-            vecs = embed_with_cache(cache, lambda enc=enc, present=present: [text_key(enc.name, "doc", x)
-                                                                             for x in present],
-                                    present, enc.dim, enc.embed_texts)
+            vecs = embed_with_cache(cache, _doc_keys(enc.name, present), present, enc.dim, enc.embed_texts)
             out.vectors[role] = (vecs, rows)
         if "text" in encoders or any(r.startswith(FIELD_ROLE_PREFIX) for r in encoders):
             seconds["texts"] = time.perf_counter() - t
     if with_images and "image" in encoders:
         t = time.perf_counter()
-        paths, rows = [], []
+        paths: list[str] = []
+        image_rows: list[int] = []
         for i, p in enumerate(products):
             for img in p.images:
                 if img.startswith(("http://", "https://")):
                     out.skipped_images += 1
                     continue
                 paths.append(img)
-                rows.append(i)
+                image_rows.append(i)
         if out.skipped_images:
             logger.warning("%d image URLs were not indexed: fetching remote images is not supported; "
                            "download them and point the catalog at local files", out.skipped_images)
-        row_arr = np.asarray(rows, dtype=np.int64)
+        row_arr = np.asarray(image_rows, dtype=np.int64)
         enc = encoders["image"]
         # A shop image model (shopsearch.encode.shop_image) also returns the frozen backbone
         # features in the same network pass: kept here for the joint model, so indexing runs
@@ -258,12 +257,6 @@ def encode_products(
             frozen.update(zip(map(str, items), feats))
             return np.asarray(emb)
 
-        def backbone_features(items: list[Any]) -> np.ndarray:
-            missing = [p for p in items if str(p) not in frozen]
-            if missing:
-                frozen.update(zip(map(str, missing), backbone.embed_images(missing)))
-            return np.stack([frozen[str(p)] for p in items])
-
         image_name = enc.name if backbone is None else f"{enc.name}@{enc.version}"
         out.vectors["image"] = (embed_with_cache(cache, keys(image_name), paths, enc.dim, embed), row_arr)
         out.n_images = len(paths)
@@ -273,8 +266,11 @@ def encode_products(
             t = time.perf_counter()
             feature_enc = enc if backbone is None else backbone
             if joint.image_backbone == feature_space(feature_enc.name):
-                base = out.vectors["image"][0] if backbone is None else embed_with_cache(
-                    cache, keys(backbone.name), paths, backbone.dim, backbone_features)
+                if backbone is None:
+                    base = out.vectors["image"][0]
+                else:
+                    base = embed_with_cache(cache, keys(backbone.name), paths, backbone.dim,
+                                            _kept_features(backbone, frozen))
 
                 # Reuse the backbone features just computed; only the extras (colour) are new.
                 def joint_features(items: list[Any]) -> np.ndarray:
@@ -295,6 +291,22 @@ def encode_products(
                                                         zero.dim, zero.embed_images), row_arr)
             seconds["zeroshot"] = time.perf_counter() - t
     return out
+
+
+def _doc_keys(model: str, docs: Sequence[str]) -> Callable[[], list[str]]:
+    """The cache keys of ``model``'s document vectors of ``docs``, computed when called."""
+    return lambda: [text_key(model, "doc", d) for d in docs]
+
+
+def _kept_features(backbone: ImageEncoder, kept: dict[str, np.ndarray]) -> Callable[[list[Any]], np.ndarray]:
+    """``backbone``'s features of some images: those ``kept`` from the shop model's pass, the
+    missing ones computed (and kept)."""
+    def features(items: list[Any]) -> np.ndarray:
+        missing = [p for p in items if str(p) not in kept]
+        if missing:
+            kept.update(zip(map(str, missing), backbone.embed_images(missing)))
+        return np.stack([kept[str(p)] for p in items])
+    return features
 
 
 def create_index_encoders(config: IndexConfig) -> dict[str, Any]:
@@ -386,7 +398,7 @@ def image_model_spec(config: IndexConfig) -> str:
     return DEFAULT_IMAGE_MODEL
 
 
-def _load_joint(config: IndexConfig, image_encoder: object) -> Any:
+def _load_joint(config: IndexConfig, image_encoder: ImageEncoder) -> Any:
     """The joint text-image model named by the config, or None (logged) when there is none."""
     if config.joint_model is None:
         return None

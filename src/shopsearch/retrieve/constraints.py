@@ -22,7 +22,9 @@ def constraint_mask(c: Constraint, filters: FilterIndex) -> np.ndarray:
                     mask |= m
         return ~mask if c.op == "ne" else mask
     if c.op == "range":
-        lo, hi = c.value  # type: ignore[misc]
+        if not isinstance(c.value, tuple):
+            raise ValueError(f"constraint on {c.fields[0]}: a range needs (low, high), got {c.value!r}")
+        lo, hi = c.value
         m = filters.mask([Filter(c.fields[0], "ge", lo), Filter(c.fields[0], "le", hi)])
     else:
         m = filters.mask([Filter(c.fields[0], c.op, c.value)])

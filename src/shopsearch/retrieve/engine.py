@@ -52,7 +52,7 @@ from shopsearch.retrieve.encoders import EncoderSet
 from shopsearch.retrieve.fusion import Ranking
 from shopsearch.retrieve.hooks import QueryPlan, Reranker, SearchContext
 from shopsearch.retrieve.live import LocalUpdates, NoUpdates, Updates
-from shopsearch.retrieve.queries import QueryEncoder
+from shopsearch.retrieve.queries import QueryEncoder, image_list
 from shopsearch.retrieve.similarity import parse_similarity
 from shopsearch.retrieve.state import LiveCatalog
 from shopsearch.retrieve.views import CatalogViews
@@ -279,8 +279,7 @@ class Engine:
             if plan is not None:
                 text = plan.text if plan.text is not None else text
                 if plan.images:
-                    given = [] if image is None else list(image) if isinstance(image, (list, tuple)) else [image]
-                    image = given + list(plan.images)
+                    image = image_list(image) + list(plan.images)
             if not text and image is None:  # e.g. "start over" on its own: nothing to search yet
                 return SearchResult([], (time.perf_counter() - t0) * 1000,
                                     session=ranker.observe([], ctx, plan))

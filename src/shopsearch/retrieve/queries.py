@@ -10,17 +10,31 @@ towards the words.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from shopsearch.config import SearchConfig
 from shopsearch.encode import l2_normalize
 from shopsearch.encode.registry import feature_space
 from shopsearch.index.builder import FIELD_ROLE_PREFIX
-from shopsearch.preprocess.image import ImageInput, load_image
+from shopsearch.preprocess.image import ImageError, ImageInput, load_image
 from shopsearch.preprocess.query import ParsedQuery
 from shopsearch.retrieve.encoders import EncoderSet
+
+
+def image_list(image: ImageInput | Sequence[ImageInput] | None) -> list[ImageInput]:
+    """One photo, a list or tuple of photos, or None as a list of photos. Anything else raises
+    :class:`ImageError` naming its type (a string is one path, never a sequence of characters)."""
+    if image is None:
+        return []
+    if isinstance(image, (str, Path, bytes, Image.Image)):
+        return [image]
+    if isinstance(image, (list, tuple)):
+        return list(image)
+    raise ImageError(f"unsupported image input of type {type(image).__name__}")
 
 
 class QueryEncoder:
@@ -60,7 +74,7 @@ class QueryEncoder:
         query = parsed.normalized if parsed is not None else text
         if (text_vec is not None and parsed is not None and joint.text_encoder is self.encoders.peek("text")
                 and joint.normalize_query(query) == query):
-            return joint.project_texts(text_vec[None, :])[0]  # type: ignore[no-any-return]
+            return joint.project_texts(text_vec[None, :])[0]
         return self.encoders.query_vector("joint", query)
 
     def images(
@@ -72,7 +86,7 @@ class QueryEncoder:
         image_roles = [r for r in ("image", "joint") if r in roles]
         if not image_roles:
             raise ValueError(f"index {index_name} has no image vectors; re-index with the image field")
-        photos = [load_image(p) for p in (image if isinstance(image, (list, tuple)) else [image])]
+        photos = [load_image(p) for p in image_list(image)]
         if not photos:
             raise ValueError("image: an empty list of images")
         want_joint = "joint" in image_roles and ("joint_image" in use or "composed" in use)

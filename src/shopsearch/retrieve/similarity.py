@@ -57,7 +57,7 @@ class Similarity:
         m = np.asarray(m, dtype=np.float64)
         if self.name == "smoothed":
             return smoothed(q, m, self.alpha, self.beta)
-        return _FUNCTIONS[self.name](q, m)  # type: ignore[operator]
+        return _FUNCTIONS[self.name](q, m)
 
 
 _FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {

@@ -67,6 +67,12 @@ class CatalogViews:
                              if not img.startswith(("http://", "https://"))}))
 
 
+def _text_attribute(product: Product, field: str) -> str | None:
+    """The product's ``field`` when it is a string (numbers and absent fields: None)."""
+    value = product.attributes.get(field)
+    return value if isinstance(value, str) else None
+
+
 def make_parser(products: Sequence[Product], facet_fields: Sequence[str], shopper_words: bool = True) -> QueryParser:
     """A query parser over the catalog's own vocabulary (facet attributes and brands), the
     shopper lexicon extended with what the catalogue's titles teach (``learn_expansions``),
@@ -89,8 +95,7 @@ def make_parser(products: Sequence[Product], facet_fields: Sequence[str], shoppe
     attribute_fields = [f for f in facet_fields if f in vocabulary and f != "brand"]
     known = {w for values in vocabulary.values() for v in values for w in word_keys(v)} | shopper.words()
     learned = learn_expansions([p.title for p in products],
-                               {f: [p.attributes.get(f) if isinstance(p.attributes.get(f), str) else None
-                                    for p in products] for f in attribute_fields}, known=known)
+                               {f: [_text_attribute(p, f) for p in products] for f in attribute_fields}, known=known)
     title_words = Counter(w for p in products for w in set(word_keys(p.title)))
     return QueryParser(vocabulary, cheap_price=cheap, expensive_price=expensive, shopper=shopper.extended(learned),
                        known_words=title_words)

@@ -51,7 +51,7 @@ def _register_gauges(metrics: Metrics, state: ServiceState) -> None:
     def stats() -> dict[str, Any]:
         engine = state.engine
         if hasattr(engine, "stats"):
-            return engine.stats()  # type: ignore[no-any-return]
+            return engine.stats()
         return {"products": len(engine.products), "vectors": {}, "bytes_on_disk": 0}
 
     metrics.gauges = [

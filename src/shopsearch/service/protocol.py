@@ -14,20 +14,21 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 try:  # uvicorn's default implementation when httptools is installed ("uvicorn[standard]")
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    HAS_HTTPTOOLS = True
 except ImportError:  # pragma: no cover - depends on the installed extras
-    HttpToolsProtocol = None
+    HAS_HTTPTOOLS = False
 
 logger = logging.getLogger(__name__)
 
 
-class _HeadTimeout:
+class _HeadTimeout(asyncio.Protocol):
     """Mixin over a uvicorn HTTP protocol class (it uses ``cycle``, ``loop``, ``transport``
     and ``on_response_complete``, which both of uvicorn's implementations have)."""
 
@@ -40,14 +41,14 @@ class _HeadTimeout:
         self.header_timeout_s = header_timeout_s
         self._head_timer: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)  # type: ignore[misc]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
         if self._head_timer is None and self._waiting_for_head():  # the first byte of the next request
             self._arm()
-        super().data_received(data)  # type: ignore[misc]
+        super().data_received(data)
 
     def on_response_complete(self) -> None:
         self._disarm()  # the idle connection is uvicorn's keep-alive timeout's business
@@ -55,7 +56,7 @@ class _HeadTimeout:
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
-        super().connection_lost(exc)  # type: ignore[misc]
+        super().connection_lost(exc)
 
     def _waiting_for_head(self) -> bool:
         return self.cycle is None or bool(self.cycle.response_complete)
@@ -81,18 +82,21 @@ class H11HeadTimeout(_HeadTimeout, H11Protocol):
     """uvicorn's h11 protocol with the request-head timeout."""
 
 
-if HttpToolsProtocol is not None:
+if HAS_HTTPTOOLS:
     class HttpToolsHeadTimeout(_HeadTimeout, HttpToolsProtocol):
         """uvicorn's httptools protocol with the request-head timeout."""
 
 
-def head_timeout_protocol(header_timeout_s: float, impl: str = "auto") -> Callable[..., asyncio.Protocol]:
+def head_timeout_protocol(header_timeout_s: float, impl: str = "auto") -> type[asyncio.Protocol]:
     """The protocol factory to pass as ``uvicorn.run(..., http=...)``: httptools (uvicorn's
     default when installed) or h11, with the request-head timeout. Picklable, so it reaches
     worker processes too."""
     if impl not in ("auto", "h11", "httptools"):
         raise ValueError(f"impl must be auto, h11 or httptools, got {impl!r}")
-    if impl == "httptools" and HttpToolsProtocol is None:
+    if impl == "httptools" and not HAS_HTTPTOOLS:
         raise ImportError('the httptools protocol needs httptools; run: pip install "uvicorn[standard]"')
-    cls: type = H11HeadTimeout if impl == "h11" or HttpToolsProtocol is None else HttpToolsHeadTimeout
-    return functools.partial(cls, header_timeout_s=header_timeout_s)
+    cls: type[_HeadTimeout] = H11HeadTimeout if impl == "h11" or not HAS_HTTPTOOLS else HttpToolsHeadTimeout
+    # uvicorn types ``http`` as a protocol class but only ever calls it (with keyword arguments)
+    # and reads its optional ``alpn_protocols``; a partial of the class carries the timeout and,
+    # unlike a class made here at run time, pickles into spawned worker processes.
+    return cast("type[asyncio.Protocol]", functools.partial(cls, header_timeout_s=header_timeout_s))

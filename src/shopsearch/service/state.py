@@ -56,7 +56,7 @@ class ServiceState:
 
 
 def get_state(request: Request) -> ServiceState:
-    return request.app.state.service  # type: ignore[no-any-return]
+    return request.app.state.service
 
 
 def require_api_key(request: Request) -> None:

@@ -121,7 +121,7 @@ def _remember(sessions: Any, session_id: str, turn: FrozenTurn | None, shown: Se
             state.frozen = replace(turn, key=state.query_key()).to_dict()
 
     try:
-        return sessions.update(session_id, change).public()  # type: ignore[no-any-return]
+        return sessions.update(session_id, change).public()
     except StorageError:  # the answer stands; paging this turn ranks it again
         return None
 

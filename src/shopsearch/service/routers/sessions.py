@@ -25,7 +25,7 @@ def _ranker(state: ServiceState) -> Any:
 async def get_session(session_id: str = SessionId, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
     ranker = _ranker(state)
     session = await run_in_threadpool(ranker.sessions.get, session_id)
-    return session.public()  # type: ignore[no-any-return]
+    return session.public()
 
 
 @router.post("/{session_id}/reset", response_model=SessionOut, summary="Start the session over")
@@ -33,7 +33,7 @@ async def reset_session(session_id: str = SessionId, state: ServiceState = Depen
     ranker = _ranker(state)
     await run_in_threadpool(ranker.reset, session_id)
     session = await run_in_threadpool(ranker.sessions.get, session_id)
-    return session.public()  # type: ignore[no-any-return]
+    return session.public()
 
 
 @router.delete("/{session_id}/chips/{kind}/{index}", response_model=SessionOut,
@@ -47,7 +47,7 @@ async def remove_chip(
         session = await run_in_threadpool(ranker.remove_chip, session_id, kind, index)
     except IndexError as exc:
         raise ApiError(404, "index", str(exc)) from None
-    return session.public()  # type: ignore[no-any-return]
+    return session.public()
 
 
 @router.post("/{session_id}/chips/constraint/{index}/require", response_model=SessionOut,
@@ -60,4 +60,4 @@ async def require_chip(
         session = await run_in_threadpool(ranker.sessions.update, session_id, lambda s: s.require(index))
     except IndexError as exc:
         raise ApiError(404, "index", str(exc)) from None
-    return session.public()  # type: ignore[no-any-return]
+    return session.public()
