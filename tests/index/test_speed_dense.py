@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shopsearch.index.dense import DenseIndex, DenseParams, best_per_product
+from shopsearch.index.aggregate import best_per_product
+from shopsearch.index.dense import DenseIndex, DenseParams
 
 
 def _unit(n: int, d: int, seed: int) -> np.ndarray:

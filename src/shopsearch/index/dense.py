@@ -1,7 +1,8 @@
 """Dense vector index over product vectors (FAISS), with multi-vector products.
 
 A product may own several vectors (one per image); ``rows[i]`` is the product position of
-vector i, and a product's score is the best of its vectors (max aggregation). Below
+vector i, and a product's score is the best of its vectors (max aggregation; the aggregation,
+re-scoring and over-fetch rules are :mod:`shopsearch.index.aggregate`, shared with Milvus). Below
 ``hnsw_threshold`` vectors the search is exact (a FAISS top-k scan over the numpy array, no
 copy); above it an HNSW graph is built. The compressed kinds keep codes in memory and re-rank
 their top candidates on the full-precision vectors, which stay on disk (memory-mapped):
@@ -32,6 +33,15 @@ import faiss
 import numpy as np
 
 from shopsearch.config import DENSE_KINDS
+from shopsearch.index.aggregate import (
+    ProductHits,
+    best_per_product,
+    fetch_products,
+    mean_per_product,
+    no_hits,
+    overfetch,
+    rescore_products,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -111,11 +121,11 @@ class VectorIndex(Protocol):
     def rows(self) -> np.ndarray: ...
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
-               aggregation: str = "max") -> tuple[np.ndarray, np.ndarray]:
+               aggregation: str = "max") -> ProductHits:
         """Top ``k`` (positions int64, scores float32) of products passing ``allowed``."""
         ...
 
-    def rescore(self, query: np.ndarray, positions: np.ndarray, fn: Any) -> tuple[np.ndarray, np.ndarray]: ...
+    def rescore(self, query: np.ndarray, positions: np.ndarray, fn: Any) -> ProductHits: ...
 
     def vectors_of(self, position: int) -> np.ndarray: ...
 
@@ -141,7 +151,7 @@ class DenseIndex:
         self._row_buffer: np.ndarray | None = None
         self.index = faiss_index if faiss_index is not None else self._build()
         self._kind = _kind_of(self.index)
-        if self._kind == "hnsw":
+        if isinstance(self.index, faiss.IndexHNSWFlat):
             self.index.hnsw.efSearch = params.ef_search
         # one vector per product (the common case): the top-k vectors are the top-k products
         self._single = self._rows_unique()
@@ -159,12 +169,13 @@ class DenseIndex:
         rows = n * self.rows.itemsize
         if self.index is None:
             return n * self.dim * 4 + rows
-        if self._kind == "hnsw":
-            hnsw = self.index.hnsw
+        if isinstance(self.index, faiss.IndexHNSWFlat):
+            hnsw: Any = self.index.hnsw  # faiss's stubs omit HNSW's neighbors/offsets arrays
             graph = hnsw.neighbors.size() * 4 + hnsw.offsets.size() * 8 + hnsw.levels.size() * 4
             own = 0 if isinstance(self.vectors, np.memmap) else n * self.dim * 4
             return int(self.index.ntotal) * self.dim * 4 + graph + own + rows
-        codebook = self.index.pq.centroids.size() * 4 if self._kind == "pq" else 0
+        assert isinstance(self.index, (faiss.IndexPQ, faiss.IndexScalarQuantizer))  # the compressed kinds
+        codebook = self.index.pq.centroids.size() * 4 if isinstance(self.index, faiss.IndexPQ) else 0
         return int(self.index.ntotal) * int(self.index.code_size) + codebook + rows
 
     @property
@@ -206,7 +217,7 @@ class DenseIndex:
 
     def search(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, aggregation: str = "max",
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> ProductHits:
         """Top-``k`` products for one query vector (d,).
 
         ``allowed`` is an optional bool mask over products. A product with several vectors
@@ -219,7 +230,7 @@ class DenseIndex:
             raise ValueError(f"query vector has dim {q.shape[1]}, index has {self.dim}")
         n = self.vectors.shape[0]
         if k <= 0 or n == 0:
-            return np.empty(0, np.int64), np.empty(0, np.float32)
+            return no_hits()
         if aggregation == "mean":
             return self._search_mean(q[0], k, allowed)
         if aggregation != "max":
@@ -228,39 +239,36 @@ class DenseIndex:
             sel = np.flatnonzero(allowed[self.rows])
             return best_per_product(self.rows[sel], self.vectors[sel] @ q[0], k)
         per_product = 1 if self._single else max(2, -(-n // max(self.n_products, 1)))
-        want = min(n, k * per_product + (0 if self._single else k))
-        if self.index is None:  # exact: FAISS's top-k scan (a heap, no full sort) over our array
-            while True:
-                scores, idx = faiss.knn(q, self.vectors, want, metric=faiss.METRIC_INNER_PRODUCT)
-                order = np.lexsort((idx[0], -scores[0]))  # ties: lower offset first, as a stable sort
-                prod, best = best_per_product(self.rows[idx[0][order]], scores[0][order], k, ordered=True)
-                if len(prod) >= k or want >= n:
-                    return prod, best
-                want = min(n, want * 4)
-        quantised = self._kind in QUANTISED_KINDS
-        if quantised:
+        want = overfetch(k, per_product, n)
+        if self.index is None:
+            return fetch_products(lambda w: (self._exact_top(q, w, k), False), k, want, n)
+        if self._kind in QUANTISED_KINDS:
             want = min(n, want * self.params.rerank_for(self._kind))
-        while True:
-            scores, idx = self.index.search(q, want)
-            found = idx[0]
-            if found[-1] < 0:  # fewer results than asked (HNSW may return -1 padding)
-                keep = found >= 0
-                found, scores = found[keep], scores[:, keep]
-            if quantised:  # re-rank the compressed candidates on full precision
-                found = np.sort(found)  # ascending offsets: sequential reads of the memory map
-                prod, best = best_per_product(self.rows[found], self.vectors[found] @ q[0], k)
-            elif self._single:  # HNSW, one vector per product: its result is the answer
-                if len(found) >= k or want >= n:
-                    return self.rows[found[:k]], scores[0][:k]
-                want = min(n, want * 4)
-                continue
-            else:
-                prod, best = best_per_product(self.rows[found], scores[0], k, ordered=True)
-            if len(prod) >= k or want >= n:
-                return prod, best
-            want = min(n, want * 4)
+        return fetch_products(lambda w: (self._index_top(q, w, k), False), k, want, n)
 
-    def _search_mean(self, q: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _exact_top(self, q: np.ndarray, want: int, k: int) -> ProductHits:
+        """Exact: FAISS's top-``want`` scan (a heap, no full sort) over our array, then products."""
+        scores, idx = faiss.knn(q, self.vectors, want, metric=faiss.METRIC_INNER_PRODUCT)
+        order = np.lexsort((idx[0], -scores[0]))  # ties: lower offset first, as a stable sort
+        return best_per_product(self.rows[idx[0][order]], scores[0][order], k, ordered=True)
+
+    def _index_top(self, q: np.ndarray, want: int, k: int) -> ProductHits:
+        """The FAISS structure's top ``want`` vectors, then products (compressed kinds re-rank
+        their candidates on the full-precision vectors)."""
+        assert self.index is not None  # search() scans exactly when there is no FAISS structure
+        scores, idx = self.index.search(q, want)
+        found = idx[0]
+        if found[-1] < 0:  # fewer results than asked (HNSW may return -1 padding)
+            keep = found >= 0
+            found, scores = found[keep], scores[:, keep]
+        if self._kind in QUANTISED_KINDS:
+            found = np.sort(found)  # ascending offsets: sequential reads of the memory map
+            return best_per_product(self.rows[found], self.vectors[found] @ q[0], k)
+        if self._single:  # HNSW, one vector per product: its result is the answer
+            return ProductHits(self.rows[found[:k]], scores[0][:k])
+        return best_per_product(self.rows[found], scores[0], k, ordered=True)
+
+    def _search_mean(self, q: np.ndarray, k: int, allowed: np.ndarray | None) -> ProductHits:
         if allowed is not None:
             sel = np.flatnonzero(allowed[self.rows])
         elif self._kind == "flat":
@@ -268,16 +276,7 @@ class DenseIndex:
         else:  # approximate index: its best products (over-fetched), every vector scored exactly
             candidates, _ = self.search(q, 4 * k)
             sel = np.flatnonzero(np.isin(self.rows, candidates))
-        rows = self.rows[sel]
-        if rows.size == 0:
-            return np.empty(0, np.int64), np.empty(0, np.float32)
-        scores = np.asarray(self.vectors[sel] @ q, dtype=np.float64)
-        sums = np.bincount(rows, weights=scores)
-        counts = np.bincount(rows)
-        present = np.flatnonzero(counts)
-        means = sums[present] / counts[present]
-        order = np.argsort(-means, kind="stable")[:k]
-        return present[order].astype(np.int64), means[order].astype(np.float32)
+        return mean_per_product(self.rows[sel], self.vectors[sel] @ q, k)
 
     def append(self, vectors: np.ndarray, rows: np.ndarray, n_products: int) -> None:
         """Add vectors (float32 (m, d)) owned by product positions ``rows``; not thread-safe:
@@ -311,18 +310,13 @@ class DenseIndex:
                 self.index = fresh
             self.index.add(vectors)
 
-    def rescore(self, query: np.ndarray, positions: np.ndarray, fn: Any) -> tuple[np.ndarray, np.ndarray]:
+    def rescore(self, query: np.ndarray, positions: np.ndarray, fn: Any) -> ProductHits:
         """Re-score candidate ``positions`` with ``fn(query, vectors) -> scores`` (a product scores
         the best of its vectors) and re-sort them, best first."""
         if len(positions) == 0:
-            return positions, np.empty(0, np.float32)
+            return ProductHits(positions, np.empty(0, np.float32))
         want = np.isin(self.rows, positions)
-        rows, scores = self.rows[want], np.asarray(fn(query, self.vectors[want]), dtype=np.float64)
-        best = np.full(int(positions.max()) + 1, -np.inf)
-        np.maximum.at(best, rows, scores)
-        out = best[positions]
-        order = np.argsort(-out, kind="stable")
-        return positions[order], out[order].astype(np.float32)
+        return rescore_products(positions, self.rows[want], fn(query, self.vectors[want]))
 
     def vectors_of(self, position: int) -> np.ndarray:
         """All vectors owned by product ``position``, float32 (m, d)."""
@@ -346,29 +340,3 @@ class DenseIndex:
         index = faiss.read_index(str(structure)) if structure is not None else None
         return cls(vectors, rows, n_products, params, faiss_index=index)
 
-
-def best_per_product(rows: np.ndarray, scores: np.ndarray, k: int,
-                      ordered: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Max-aggregate vector scores per product; top k products, best first (ties: lower vector
-    offset first). ``ordered``: the scores are sorted best first already. Only the top vectors
-    are partitioned out and sorted (``argpartition``), not all of them: if the t best vectors
-    cover k products, those are the k best products."""
-    n = rows.size
-    if n == 0:
-        return np.empty(0, np.int64), np.empty(0, np.float32)
-    t = n if ordered else min(n, 2 * k)
-    while True:
-        if ordered:
-            top = np.arange(t)
-        elif t < n:
-            top = np.argpartition(scores, n - t)[n - t:]
-            top = top[np.lexsort((top, -scores[top]))]  # best first, ties by offset (stable)
-        else:
-            top = np.argsort(-scores, kind="stable")
-        r = rows[top]
-        _, first = np.unique(r, return_index=True)
-        if first.size >= k or t >= n:
-            first.sort()
-            first = first[:k]
-            return r[first].astype(np.int64), np.asarray(scores[top[first]], dtype=np.float32)
-        t = min(n, t * 4)

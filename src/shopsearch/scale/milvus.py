@@ -25,7 +25,16 @@ from typing import Any
 
 import numpy as np
 
-from shopsearch.index.dense import DenseParams, best_per_product
+from shopsearch.index.aggregate import (
+    ProductHits,
+    best_per_product,
+    fetch_products,
+    mean_per_product,
+    no_hits,
+    overfetch,
+    rescore_products,
+)
+from shopsearch.index.dense import DenseParams
 from shopsearch.types import Product
 
 logger = logging.getLogger(__name__)
@@ -260,7 +269,8 @@ class MilvusDenseIndex:
     ``allowed`` masks become Milvus filter expressions on ``pos`` (the shorter of the allowed
     or the excluded live positions), so a filtered search is exact about the filter and never
     returns fewer than k hits when k matching products exist. ``product_at`` and ``alive`` are
-    bound to the engine that owns the adapter (:func:`bind`).
+    bound to the engine that owns the adapter (:func:`bind`). Vector hits become product scores
+    by the rules FAISS uses (:mod:`shopsearch.index.aggregate`).
     """
 
     kind = "hnsw"
@@ -317,24 +327,24 @@ class MilvusDenseIndex:
         return f"pos < {n} and pos not in {bad.tolist()}"
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
-               aggregation: str = "max") -> tuple[np.ndarray, np.ndarray]:
+               aggregation: str = "max") -> ProductHits:
         """Top-``k`` products for one query vector (d,): (positions int64, scores float32)."""
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
         if q.shape[0] != self.dim:
             raise ValueError(f"query vector has dim {q.shape[0]}, index has {self.dim}")
         if k <= 0 or self.n_products == 0:
-            return np.empty(0, np.int64), np.empty(0, np.float32)
+            return no_hits()
         if aggregation == "mean":
             return self._search_mean(q, k, allowed)
         if aggregation != "max":
             raise ValueError(f"aggregation must be max or mean, got {aggregation!r}")
         alive = self._alive() if self._alive is not None else None
-        want = min(MAX_TOPK, int(np.ceil(k * self.per_product)) + (k if self.per_product > 1 else 0))
+        want = overfetch(k, self.per_product, MAX_TOPK)
         share = 1.0
         if allowed is not None:
             share = float(np.count_nonzero(allowed[:self.n_products])) / max(self.n_products, 1)
             if share == 0:
-                return np.empty(0, np.int64), np.empty(0, np.float32)
+                return no_hits()
             if share >= POST_FILTER_SHARE:
                 # A broad filter: over-fetch without a filter and drop what it excludes (a long
                 # position list costs Milvus more to parse than the extra candidates); when too few
@@ -342,51 +352,37 @@ class MilvusDenseIndex:
                 over = min(MAX_TOPK, int(np.ceil(want / share * 1.5)) + k)
                 pos, scores = self.store.search(q, over, f"pos < {self.n_products}")
                 keep = (pos < len(allowed)) & allowed[np.minimum(pos, len(allowed) - 1)]
-                prod, best = best_per_product(pos[keep], scores[keep], k)
-                if len(prod) >= k:
-                    return prod, best
+                hits = best_per_product(pos[keep], scores[keep], k)
+                if len(hits.positions) >= k:
+                    return hits
         expr = self._expr(allowed)
         if expr is None:
-            return np.empty(0, np.int64), np.empty(0, np.float32)
+            return no_hits()
         # HNSW under a selective filter walks many excluded nodes: widen the search by the share
         # of products the filter excludes (measured in benchmarks/scale_vectors.py)
         ef = int(self.store.ef_search / max(share, 1e-3))
-        while True:
-            pos, scores = self.store.search(q, want, expr, ef)
-            got = len(pos)
+
+        def fetch(wanted: int) -> tuple[ProductHits, bool]:
+            pos, scores = self.store.search(q, wanted, expr, ef)
             keep = pos < self.n_products
             if allowed is not None:
                 keep &= allowed[np.minimum(pos, len(allowed) - 1)] & (pos < len(allowed))
             elif alive is not None:
                 keep &= alive[np.minimum(pos, len(alive) - 1)] & (pos < len(alive))
-            prod, best = best_per_product(pos[keep], scores[keep], k)
-            if len(prod) >= k or got < want or want >= MAX_TOPK:
-                return prod, best
-            want = min(MAX_TOPK, want * 4)
+            return best_per_product(pos[keep], scores[keep], k), len(pos) < wanted  # fewer: nothing more
 
-    def _search_mean(self, q: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        return fetch_products(fetch, k, want, MAX_TOPK)
+
+    def _search_mean(self, q: np.ndarray, k: int, allowed: np.ndarray | None) -> ProductHits:
         candidates, _ = self.search(q, 4 * k, allowed)
         rows, vecs = self.store.vectors_at(candidates)
-        if not len(rows):
-            return np.empty(0, np.int64), np.empty(0, np.float32)
-        scores = vecs @ q
-        sums = np.bincount(rows, weights=scores)
-        counts = np.bincount(rows)
-        present = np.flatnonzero(counts)
-        means = sums[present] / counts[present]
-        order = np.argsort(-means, kind="stable")[:k]
-        return present[order].astype(np.int64), means[order].astype(np.float32)
+        return mean_per_product(rows, vecs @ q, k)
 
-    def rescore(self, query: np.ndarray, positions: np.ndarray, fn: Any) -> tuple[np.ndarray, np.ndarray]:
+    def rescore(self, query: np.ndarray, positions: np.ndarray, fn: Any) -> ProductHits:
         if len(positions) == 0:
-            return positions, np.empty(0, np.float32)
+            return ProductHits(positions, np.empty(0, np.float32))
         rows, vecs = self.store.vectors_at(positions)
-        best = np.full(int(max(positions.max(), rows.max() if len(rows) else 0)) + 1, -np.inf)
-        if len(rows):
-            np.maximum.at(best, rows, np.asarray(fn(query, vecs), dtype=np.float64))
-        out = best[positions]
-        order = np.argsort(-out, kind="stable")
-        return positions[order], out[order].astype(np.float32)
+        return rescore_products(positions, rows, fn(query, vecs) if len(rows) else np.empty(0))
 
     def vectors_of(self, position: int) -> np.ndarray:
         return self.store.vectors_at([position])[1]
