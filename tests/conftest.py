@@ -11,16 +11,25 @@ import pytest
 from PIL import Image, ImageDraw
 
 from shopsearch.config import DataNotFoundError, sample_data_dir
+from tests.optional import check_marks, needs, register, unavailable
 
 # Debian's chromium, driven by playwright (never a downloaded browser), with the flags that keep
 # it off the network.
 CHROMIUM = os.environ.get("SHOPSEARCH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-needs_chromium = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM),
-    reason=f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)",
+needs_chromium = needs(
+    "browser", None if Path(CHROMIUM).exists() or shutil.which(CHROMIUM)
+    else f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    register(config)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    check_marks(item)
 
 
 COLOURS = {"Red": (200, 30, 30), "Blue": (30, 60, 200), "Green": (30, 160, 60), "Black": (20, 20, 20),
@@ -29,11 +38,12 @@ COLOURS = {"Red": (200, 30, 30), "Blue": (30, 60, 200), "Green": (30, 160, 60), 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """The shared sample data; tests that need it skip with the reason when it is absent."""
+    """The shared sample data; tests that need it skip with the reason when it is absent (fail when
+    ``SHOPSEARCH_REQUIRE`` names ``data``)."""
     try:
         return sample_data_dir()
     except DataNotFoundError as exc:
-        pytest.skip(str(exc))
+        unavailable("data", str(exc))
 
 
 def draw_product(path: Path, colour: str, shape: str) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from shopsearch.config import DENSE_KINDS, FUSION_METHODS, IndexConfig, SearchConfig, read_section
 from shopsearch.rank import RankConfig
+from tests.optional import need_module
 
 TOML = """
 [search]
@@ -68,7 +69,7 @@ def test_vocabularies_are_defined_once() -> None:
 
 def test_serve_takes_search_settings_from_the_file(tiny_index: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("fastapi")
+    need_module("serve", "fastapi")
     from fastapi.testclient import TestClient
 
     from shopsearch.service import Settings, create_app

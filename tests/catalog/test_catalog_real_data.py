@@ -9,9 +9,8 @@ import logging
 import time
 from pathlib import Path
 
-import pytest
-
 from shopsearch.catalog import FieldMapping, load_catalog
+from tests.optional import unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +18,7 @@ logger = logging.getLogger(__name__)
 def _catalog(data_dir: Path, name: str) -> Path:
     path = data_dir / name / "products.jsonl"
     if not path.is_file():
-        pytest.skip(f"{path} not found")
+        unavailable("data", f"{path} not found")
     return path
 
 

@@ -91,7 +91,6 @@ def test_cache_reuses_vectors(tmp_path: Path, text_encoder) -> None:  # type: ig
 
 def test_onnx_backend_matches_pytorch_on_real_photos(data_dir: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("onnxruntime")
     monkeypatch.setenv("SHOPSEARCH_MODELS", str(tmp_path))  # a fresh export, not a cached one
     rows = _fashion(data_dir, 24)
     paths = [str(data_dir / "fashion" / r["image"]) for r in rows]

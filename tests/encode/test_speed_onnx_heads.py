@@ -12,7 +12,7 @@ from shopsearch.training.export import heads_to_onnx
 
 
 def _session(path: Path):  # type: ignore[no-untyped-def]
-    ort = pytest.importorskip("onnxruntime")
+    import onnxruntime as ort  # a base dependency: never skipped
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -42,7 +42,6 @@ def test_linear_head_and_missing_side(tmp_path: Path) -> None:
 
 
 def test_joint_encoder_runs_heads_in_onnx_runtime_by_default() -> None:
-    pytest.importorskip("onnxruntime")
     onnx_enc, numpy_enc = JointEncoder.load(), JointEncoder.load(runtime="numpy")
     rng = np.random.default_rng(2)
     for dim, fn in ((onnx_enc.text_feature_dim, "project_texts"), (onnx_enc.image_feature_dim, "project_images")):

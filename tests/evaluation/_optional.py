@@ -1,22 +1,16 @@
 """Optional test dependencies from the ``dev`` extra (pytrec_eval, SciPy, matplotlib).
 
-Locally a missing one skips the tests that need it, with the ``pip install`` to run; under CI
-(``CI`` set) it fails, so a CI machine without the ``dev`` extra cannot pass by skipping.
+Locally a missing one skips the tests that need it, with the ``pip install`` to run; when
+``SHOPSEARCH_REQUIRE`` names ``dev`` (as ``.ci/run`` does) it fails, so a CI machine without the
+``dev`` extra cannot pass by skipping (tests/optional.py).
 """
 
 from __future__ import annotations
 
-import importlib
-import os
 from types import ModuleType
 
-import pytest
-
-PACKAGES = {"pytrec_eval": "pytrec-eval-terrier", "scipy.stats": "scipy", "matplotlib": "matplotlib"}
+from tests.optional import need_module
 
 
 def require(module: str) -> ModuleType:
-    if os.environ.get("CI"):
-        return importlib.import_module(module)
-    package = PACKAGES.get(module, module)
-    return pytest.importorskip(module, reason=f"needs {module} from the dev extra: pip install {package}")
+    return need_module("dev", module, module_level=True)

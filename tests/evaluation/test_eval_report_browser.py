@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.optional import need_module
+
 from ..conftest import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from .test_eval_compare_report import _runs
 
@@ -19,7 +21,7 @@ pytestmark = [needs_chromium, pytest.mark.slow]
 def test_report_renders_offline(tmp_path: Path) -> None:
     from shopsearch.evaluation.report import write_report
 
-    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need: pip install playwright")
+    sync_api = need_module("browser", "playwright.sync_api")
     report = write_report(_runs(tmp_path), tmp_path / "report.html", n_examples=3, n_samples=200)
     shots = Path(os.environ["SHOPSEARCH_ARTIFACTS"]) / "screenshots" if os.environ.get("SHOPSEARCH_ARTIFACTS") \
         else tmp_path

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.optional import need_module
+
 
 @pytest.fixture()
 def writable_index(tiny_index: Path, tmp_path: Path) -> Path:
@@ -17,8 +19,8 @@ def writable_index(tiny_index: Path, tmp_path: Path) -> Path:
 @pytest.fixture()
 def app_client(writable_index: Path, tmp_path: Path) -> Iterator[object]:
     """A TestClient over a private copy of the tiny index, with the service tests' settings."""
-    pytest.importorskip("fastapi")
-    pytest.importorskip("httpx")
+    need_module("serve", "fastapi")
+    need_module("serve", "httpx")
     from fastapi.testclient import TestClient
 
     import shopsearch

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.hardening.racekit import run_races
+from tests.optional import need_module
 
 ROUNDS = int(os.environ.get("SHOPSEARCH_RACE_ROUNDS", "8"))
 
 
 @pytest.mark.slow
 def test_compaction_from_a_shell_under_writes_loses_nothing(tiny_index: Path, tmp_path: Path) -> None:
-    pytest.importorskip("uvicorn")
+    need_module("serve", "uvicorn")
     index = Path(shutil.copytree(tiny_index, tmp_path / "idx"))
     images = sorted(str(p) for p in (tiny_index.parent / "shop" / "images").glob("*.png"))[:3]
     report = run_races([sys.executable, "-m", "shopsearch.cli"], index, ROUNDS, seed=11, images=images,

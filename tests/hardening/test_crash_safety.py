@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import tiny_rows
 from tests.hardening import crashkit
+from tests.optional import need_module
 
 KILLS = int(os.environ.get("SHOPSEARCH_CRASH_KILLS", "4"))
 
@@ -37,7 +38,7 @@ def test_kill_writer_keeps_acknowledged_writes(tiny_index: Path, tmp_path: Path,
 @pytest.mark.parametrize("seed", range(max(1, KILLS // 2)))
 def test_kill_service_keeps_acknowledged_writes(tiny_index: Path, tmp_path: Path, base: crashkit.State,
                                                 seed: int) -> None:
-    pytest.importorskip("uvicorn")
+    need_module("serve", "uvicorn")
     outcome = crashkit.kill_service(_fresh(tiny_index, tmp_path, seed), base, seed=200 + seed)
     assert outcome.ok, outcome
 

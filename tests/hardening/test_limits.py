@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tiny_rows, write_catalog
+from tests.optional import need_module
 
 LONG_WORD = "".join(random.Random(3).choice(string.ascii_lowercase) for _ in range(1000))
 
@@ -147,7 +148,7 @@ def _exchange(sock: socket.socket, request: bytes) -> bytes:
 
 
 def test_an_unforeseen_error_is_a_json_500_and_keeps_the_connection(tiny_index: Path, tmp_path: Path) -> None:
-    pytest.importorskip("uvicorn")
+    need_module("serve", "uvicorn")
     import shutil
 
     import shopsearch
@@ -178,9 +179,9 @@ def test_an_unforeseen_error_is_a_json_500_and_keeps_the_connection(tiny_index: 
 
 @pytest.mark.parametrize("impl", ["h11", "httptools"])
 def test_a_client_that_never_finishes_its_request_head_is_cut_off(impl: str) -> None:
-    pytest.importorskip("uvicorn")
+    need_module("serve", "uvicorn")
     if impl == "httptools":
-        pytest.importorskip("httptools")
+        need_module("serve", "httptools")
     from shopsearch.service.protocol import head_timeout_protocol
     from tests.service.conftest import LiveServer
 

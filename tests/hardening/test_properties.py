@@ -20,16 +20,21 @@ from typing import Any
 import numpy as np
 import pytest
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from tests.optional import need_module
 
-from shopsearch.catalog import CatalogError, load_catalog  # noqa: E402
-from shopsearch.catalog.mapping import FieldMapping  # noqa: E402
-from shopsearch.catalog.validate import validate_row  # noqa: E402
-from shopsearch.preprocess.query import ParsedQuery, QueryParser  # noqa: E402
-from shopsearch.retrieve.fusion import FUSION_METHODS, fuse, normalize_scores  # noqa: E402
-from shopsearch.types import Product  # noqa: E402
+# ruff: noqa: E402
+# (the imports below the check need the dev extra: a missing one skips the module, or fails it
+# when SHOPSEARCH_REQUIRE names the part; tests/optional.py)
+hypothesis = need_module("dev", "hypothesis", module_level=True)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shopsearch.catalog import CatalogError, load_catalog
+from shopsearch.catalog.mapping import FieldMapping
+from shopsearch.catalog.validate import validate_row
+from shopsearch.preprocess.query import ParsedQuery, QueryParser
+from shopsearch.retrieve.fusion import FUSION_METHODS, fuse, normalize_scores
+from shopsearch.types import Product
 
 EXAMPLES = int(os.environ.get("SHOPSEARCH_HYPOTHESIS_EXAMPLES", "150"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,

@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-pytest.importorskip("fastapi")
+from tests.optional import need_module
+
+# ruff: noqa: E402
+# (the imports below the check need the serve extra: a missing one skips the module, or fails it
+# when SHOPSEARCH_REQUIRE names the part; tests/optional.py)
+need_module("serve", "fastapi", module_level=True)
 
 from fastapi.testclient import TestClient
 
@@ -239,7 +244,7 @@ def test_api_key_never_logged(app_client: TestClient, caplog: pytest.LogCaptureF
 
 
 def test_key_not_in_server_logs_of_a_real_server(writable_index: Path, tmp_path: Path) -> None:
-    pytest.importorskip("uvicorn")
+    need_module("serve", "uvicorn")
     from tests.hardening import crashkit
     from tests.servers import free_port
 

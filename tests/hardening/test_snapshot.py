@@ -16,6 +16,7 @@ from shopsearch.index.snapshot import SNAPSHOT_MANIFEST, SnapshotError, restore,
 from shopsearch.rank.events import EventLog
 from tests.conftest import tiny_rows
 from tests.hardening import crashkit
+from tests.optional import need_module
 from tests.servers import free_port
 
 
@@ -140,7 +141,7 @@ def test_separate_data_dir_is_backed_up_and_restored(index: Path, tmp_path: Path
 def test_snapshot_of_a_serving_index_taking_http_writes(index: Path, tmp_path: Path) -> None:
     """A real `shopsearch serve` takes product writes and feedback events over HTTP while
     `shopsearch snapshot` runs; the restored copy loads and holds a consistent prefix."""
-    pytest.importorskip("uvicorn")
+    need_module("serve", "uvicorn")
     base = crashkit.initial_state(tiny_rows(tmp_path / "rows"))
     ops = [op for op in crashkit.make_ops(11, 300, base) if op["op"] != "compact"]
     port = free_port()

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("uvicorn")
+from tests.optional import need_module
+
+# ruff: noqa: E402
+# (the imports below the check need the serve extra: a missing one skips the module, or fails it
+# when SHOPSEARCH_REQUIRE names the part; tests/optional.py)
+need_module("serve", "uvicorn", module_level=True)
 
 from tests.conftest import tiny_rows
 from tests.hardening.soakkit import SoakConfig, run_soak

@@ -10,6 +10,7 @@ import pytest
 
 import shopsearch
 from shopsearch.config import SearchConfig
+from tests.optional import need_module
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def test_a_corrected_query_says_what_was_searched(engine) -> None:  # type: igno
 
 
 def test_api_reports_the_correction(shop_index: Path, tmp_path: Path) -> None:
-    pytest.importorskip("fastapi")
+    need_module("serve", "fastapi")
     from fastapi.testclient import TestClient
 
     from shopsearch.service import create_app

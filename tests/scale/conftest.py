@@ -3,31 +3,23 @@
 Each server is started once for this package (on first use) on 127.0.0.1 and always stopped
 when its last test is done (the fixtures are context managers, so a failing test still stops
 them), not left running for the rest of the test run. Outside CI a missing
-server skips these tests with the reason; with ``SHOPSEARCH_REQUIRE_SCALE=1`` (set by
-``.ci/run``) a missing server is a failure.
+server skips these tests with the reason; when ``SHOPSEARCH_REQUIRE`` names ``scale`` (as
+``.ci/run`` does) a missing server is a failure (tests/optional.py).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REQUIRE_ENV = "SHOPSEARCH_REQUIRE_SCALE"
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"{reason} (required because {REQUIRE_ENV}=1)")
-    pytest.skip(reason)
+from tests.optional import need_module, unavailable
 
 
 def _need_module(name: str) -> None:
-    if importlib.util.find_spec(name) is None:
-        unavailable(f"{name} is not installed: pip install 'shopsearch[scale]'")
+    need_module("scale", name)
 
 
 @pytest.fixture(scope="package")
@@ -36,7 +28,7 @@ def postgres() -> Iterator[object]:
     from tests.servers import PostgresServer, postgres_bindir
 
     if postgres_bindir() is None:
-        unavailable("PostgreSQL server binaries not found (apt-get install postgresql)")
+        unavailable("scale", "PostgreSQL server binaries not found (apt-get install postgresql)")
     with PostgresServer() as server:
         yield server
 
@@ -47,7 +39,8 @@ def milvus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from tests.servers import MILVUS_SERVER_ENV, MilvusServer, milvus_server_script
 
     if milvus_server_script() is None:
-        unavailable(f"the Milvus test server is not installed (.ci/milvus-venv.sh, or set ${MILVUS_SERVER_ENV})")
+        unavailable("scale",
+                    f"the Milvus test server is not installed (.ci/milvus-venv.sh, or set ${MILVUS_SERVER_ENV})")
     with MilvusServer(tmp_path_factory.mktemp("milvus")) as server:
         yield server
 

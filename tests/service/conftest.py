@@ -14,6 +14,7 @@ import pytest
 
 import shopsearch
 from shopsearch.service import Settings, create_app
+from tests.optional import need_module, needs
 from tests.servers import free_port
 
 API_KEY = "test-key-0123456789"
@@ -34,14 +35,15 @@ SERVE_MISSING = _missing("fastapi", "httpx", "python_multipart")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without the serve extra every service test is skipped, with the reason."""
+    """Without the serve extra every service test is skipped with the reason (or fails, when
+    ``SHOPSEARCH_REQUIRE`` names ``serve``)."""
     if not SERVE_MISSING:
         return
-    skip = pytest.mark.skip(reason=f'the service tests need the serve extra ({", ".join(SERVE_MISSING)} '
-                                   'missing): pip install "shopsearch[serve]"')
+    mark = needs("serve", f'the service tests need the serve extra ({", ".join(SERVE_MISSING)} '
+                          'missing): pip install "shopsearch[serve]"')
     for item in items:
         if HERE in Path(str(item.path)).parents:
-            item.add_marker(skip)
+            item.add_marker(mark)
 
 
 def copy_index(src: Path, dest: Path) -> Path:
@@ -110,7 +112,7 @@ class LiveServer:
 
 @pytest.fixture(scope="module")
 def live_server(read_engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
-    pytest.importorskip("uvicorn")
+    need_module("serve", "uvicorn")
     settings = make_settings(read_engine.path, tmp_path_factory.mktemp("live-data"))
     with LiveServer(create_app(settings, engine=read_engine)) as server:
         yield server

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.optional import need_module, unavailable
+
 from ..conftest import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 
 ARGS = CHROMIUM_ARGS
@@ -25,7 +27,7 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def playwright():  # type: ignore[no-untyped-def]
-    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need: pip install playwright")
+    sync_api = need_module("browser", "playwright.sync_api")
     with sync_api.sync_playwright() as p:
         yield p
 
@@ -237,9 +239,9 @@ def test_microphone_recording_is_uploaded_and_transcribed(playwright, live_serve
     from tests.voice.audio import ESPEAK, speak
 
     if ESPEAK is None:
-        pytest.skip("needs Debian's espeak-ng (apt-get install espeak-ng)")
+        unavailable("voice", "needs Debian's espeak-ng (apt-get install espeak-ng)")
     if live_server.server.config.app.state.service.voice_reason:
-        pytest.skip(live_server.server.config.app.state.service.voice_reason)
+        unavailable("voice", live_server.server.config.app.state.service.voice_reason)
     wav = tmp_path / "speech.wav"
     wav.write_bytes(speak("red cotton t-shirt"))
     args = [*ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",

@@ -13,6 +13,7 @@ import pytest
 
 import shopsearch
 from shopsearch.types import Product
+from tests.optional import need_module
 from tests.service.conftest import make_settings
 
 
@@ -152,7 +153,7 @@ def test_settings_validation_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyP
 @pytest.mark.slow
 def test_run_serves_on_localhost_with_two_workers(tiny_index: Path, tmp_path: Path) -> None:
     """``shopsearch.service.run`` as the CLI calls it: a real uvicorn process, two workers."""
-    pytest.importorskip("uvicorn")
+    need_module("serve", "uvicorn")
     import httpx
 
     from tests.servers import free_port

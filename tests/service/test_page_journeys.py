@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.optional import need_module
+
 from ..conftest import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 
 pytestmark = [needs_chromium, pytest.mark.slow]
@@ -30,7 +32,7 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser():  # type: ignore[no-untyped-def]
-    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need: pip install playwright")
+    sync_api = need_module("browser", "playwright.sync_api")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.optional import need_module, unavailable
 from tests.service.images import png_bytes, png_header_only
 
 
@@ -175,10 +176,10 @@ def test_bad_multipart_inputs(client) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_corrupt_audio_is_422(client) -> None:  # type: ignore[no-untyped-def]
-    pytest.importorskip("av", reason='voice search needs the voice extra: pip install "shopsearch[voice]"')
+    need_module("voice", "av")
     r = client.post("/v1/search", files={"audio": ("v.webm", b"\x1aE\xdf\xa3 garbage", "audio/webm")})
     if r.status_code == 503:
-        pytest.skip(r.json()["reason"])
+        unavailable("voice", r.json()["reason"])
     assert "could not be decoded" in _error(r, 422, "audio")["reason"]
 
 

@@ -8,16 +8,17 @@ from pathlib import Path
 import pytest
 
 from shopsearch.service import create_app
+from tests.optional import needs, unavailable
 from tests.service.conftest import make_settings
 from tests.voice.audio import ESPEAK, reencode, speak, tone_wav
 
-pytestmark = pytest.mark.skipif(ESPEAK is None, reason="needs Debian's espeak-ng (apt-get install espeak-ng)")
+pytestmark = needs("voice", "needs Debian's espeak-ng (apt-get install espeak-ng)" if ESPEAK is None else None)
 
 
 def _voice_or_skip(client) -> None:  # type: ignore[no-untyped-def]
     reason = client.app.state.service.voice_reason
     if reason:
-        pytest.skip(reason)
+        unavailable("voice", reason)
 
 
 @pytest.mark.slow

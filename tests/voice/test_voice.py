@@ -8,9 +8,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("av", reason='voice tests need the voice extra: pip install "shopsearch[voice]"')
-pytest.importorskip("faster_whisper", reason='voice tests need the voice extra: pip install "shopsearch[voice]"')
-
 from shopsearch.voice import (
     AudioError,
     Transcriber,
@@ -22,17 +19,22 @@ from shopsearch.voice import (
     to_simplified,
 )
 from shopsearch.voice.model import WHISPER_BASE
+from tests.optional import needs, unavailable
 from tests.voice.audio import ESPEAK, reencode, speak, tone_wav
 
-needs_espeak = pytest.mark.skipif(ESPEAK is None, reason="needs Debian's espeak-ng (apt-get install espeak-ng)")
+# the voice extra (faster-whisper, PyAV, the model packages): every test here needs it
+pytestmark = needs("voice", available())
+
+needs_espeak = needs("voice", "needs Debian's espeak-ng (apt-get install espeak-ng)" if ESPEAK is None else None)
 # Characters that exist only in traditional Chinese (their simplified forms differ).
 TRADITIONAL = re.compile("[藍紅綠黃襯褲運動裝衛鐘錶們這個說話門開關]")
 
 
 @pytest.fixture(scope="module")
 def transcriber() -> Transcriber:
-    if available():
-        pytest.skip(available())
+    reason = available()
+    if reason:
+        unavailable("voice", reason)
     t = Transcriber(VoiceConfig(max_seconds=10))
     t.warm_up()
     return t
