@@ -15,7 +15,8 @@ def add_index_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ray", metavar="ADDRESS", help="encode on the Ray cluster at ADDRESS (host:port)")
     g.add_argument("--ray-workers", type=int, help="Ray actors (default: the cluster's CPUs)")
     g.add_argument("--ray-block-size", type=int, default=256, help="products per Ray block (default 256)")
-    g.add_argument("--ray-retries", type=int, default=2, help="retries of a failed block (default 2)")
+    g.add_argument("--ray-retries", type=int, default=2,
+                   help="Ray's retries of a failed block and restarts of a dead actor (default 2)")
     g.add_argument("--ray-checkpoint", metavar="DIR",
                    help="keep finished blocks here; a re-run skips them (default OUT/../.OUTNAME-blocks)")
     g.add_argument("--products", choices=("sqlite", "postgres"), default="sqlite",

@@ -1,10 +1,12 @@
 """Distributed batch encoding on a Ray cluster (``shopsearch index CATALOG --ray ADDRESS``).
 
 The driver validates the catalog (the same :func:`load_catalog` as a single-process build),
-cuts the products into blocks, and hands the blocks to a pool of Ray actors, one per worker
-CPU. Each actor loads the encoders once and encodes whole blocks (texts, images, joint vectors)
-through the shared embedding cache. A failed block is retried (on a fresh actor if its actor
-died) up to ``max_retries`` times; progress is logged per block. Finished blocks are
+cuts the products into blocks, and hands the blocks to Ray's ``ActorPool`` of actors, one per
+worker CPU. Each actor loads the encoders once and encodes whole blocks (texts, images, joint
+vectors) through the shared embedding cache. Retries are Ray's own: a block whose encoding
+raised is run again (``retry_exceptions``), and an actor that died is restarted with its
+encoders and its block run again (``max_restarts``, ``max_task_retries``), up to ``max_retries``
+times; progress is logged per block. Finished blocks are
 checkpointed (``CHECKPOINT_DIR/<block key>.npz``, keyed by the block's products and the
 encoding settings), so re-running after a crash skips them. The vectors are then written by
 the build's usual writer, so the index, its manifest and its report equal the single-process
@@ -59,6 +61,10 @@ def connect(address: str) -> Any:
     return ray
 
 
+class BlockError(RuntimeError):
+    """Encoding one block failed (raised inside the actor; Ray retries it)."""
+
+
 class BlockEncoder:
     """Ray actor body: the index encoders, loaded once, encoding whole blocks."""
 
@@ -74,6 +80,13 @@ class BlockEncoder:
         return {role: (enc.name, enc.dim, getattr(enc, "version", "")) for role, enc in self.encoders.items()}
 
     def encode(self, block: int, products: list[dict[str, Any]]) -> dict[str, Any]:
+        """Vectors of one block (``products`` as dicts), with its counts and timings."""
+        try:
+            return self._encode(block, products)
+        except Exception as exc:  # the driver sees which block failed, and why
+            raise BlockError(f"block {block} ({len(products)} products): {type(exc).__name__}: {exc}") from exc
+
+    def _encode(self, block: int, products: list[dict[str, Any]]) -> dict[str, Any]:
         from shopsearch.index.builder import encode_products
 
         items = [Product.from_dict(d) for d in products]
@@ -140,24 +153,28 @@ class RayEncoder:
     """An encoding step for :func:`shopsearch.scale.build.build` that runs on Ray.
 
     ``workers``: actors (default: the cluster's CPUs); ``block_size``: products per block;
-    ``checkpoint_dir``: where finished blocks are kept for resuming (None: no resume).
-    After a run, ``stats`` holds blocks done/skipped/retried and per-actor block counts.
+    ``max_retries``: Ray's retries of a failed block and restarts of a dead actor;
+    ``checkpoint_dir``: where finished blocks are kept for resuming (None: no resume);
+    ``block_encoder``: the actor body, a class made from the index settings (a dict) with
+    ``refs()`` and ``encode(block, products)`` (default :class:`BlockEncoder`).
+    After a run, ``stats`` holds blocks done/skipped, actors, and blocks per actor process.
     """
 
     def __init__(self, address: str, *, workers: int | None = None, block_size: int = 256, max_retries: int = 2,
-                 checkpoint_dir: Path | None = None, fail_blocks: Sequence[int] = ()) -> None:
+                 checkpoint_dir: Path | None = None, block_encoder: type = BlockEncoder) -> None:
         if block_size < 1:
             raise ValueError(f"block_size must be >= 1, got {block_size}")
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         self.address, self.workers, self.block_size, self.max_retries = address, workers, block_size, max_retries
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
-        self._fail_once = set(fail_blocks)  # test hook: these blocks fail on their first try
+        self.block_encoder = block_encoder
         self.stats: dict[str, Any] = {}
 
     def __call__(self, products: Sequence[Product], config: IndexConfig,
                  report: BuildReport) -> tuple[ProductVectors, dict[str, EncoderRef]]:
         ray = connect(self.address)
+        from ray.util import ActorPool
         t0 = time.perf_counter()
         blocks = [list(products[i:i + self.block_size]) for i in range(0, len(products), self.block_size)]
         keys = [block_key(b, config) for b in blocks]
@@ -172,57 +189,39 @@ class RayEncoder:
         todo = [i for i in range(len(blocks)) if i not in results]
         n_workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         n_workers = max(1, min(n_workers, len(todo))) if todo else 1
-        actor_cls = ray.remote(num_cpus=1, max_restarts=0)(BlockEncoder)
+        # Ray's own fault tolerance: a dead actor is restarted (its constructor loads the encoders
+        # again) and its block run again; a block whose encoding raised is run again.
+        actor_cls = ray.remote(num_cpus=1, max_restarts=self.max_retries,
+                               max_task_retries=self.max_retries)(self.block_encoder)
         cfg = _config_dict(config)
         actors = [actor_cls.remote(cfg) for _ in range(n_workers)] if todo else []
-        refs_by_role: dict[str, tuple[str, int, str]] = ray.get(actors[0].refs.remote()) if actors else {}
-        logger.info("ray: %d blocks of %d products, %d already done, %d actors", len(blocks), self.block_size,
-                    skipped, len(actors))
-        attempts: dict[int, int] = {}
-        retried = 0
         per_actor: dict[int, int] = {}
-        queue = list(todo)
-        running: dict[Any, tuple[int, int]] = {}  # future -> (block, actor slot)
-        free = list(range(len(actors)))
-        while queue or running:
-            while queue and free:
-                block, slot = queue.pop(0), free.pop(0)
-                attempts[block] = attempts.get(block, 0) + 1
-                payload = [p.to_dict() for p in blocks[block]]
-                if block in self._fail_once:
-                    self._fail_once.discard(block)
-                    payload = [{"broken": True}]  # Product.from_dict fails inside the actor
-                running[actors[slot].encode.remote(block, payload)] = (block, slot)
-            done, _ = ray.wait(list(running), num_returns=1)
-            block, slot = running.pop(done[0])
-            try:
-                result = ray.get(done[0])
-            except ray.exceptions.RayActorError:
-                logger.warning("ray: actor for block %d died; starting a new one", block)
-                actors[slot] = actor_cls.remote(cfg)
-                result = None
-            except ray.exceptions.RayTaskError as exc:
-                logger.warning("ray: block %d failed (try %d): %s", block, attempts[block],
-                               str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-                result = None
-            free.append(slot)
-            if result is None:
-                if attempts[block] > self.max_retries:
-                    raise RuntimeError(f"ray: block {block} failed {attempts[block]} times; giving up "
-                                       f"({len(results)} of {len(blocks)} blocks done, kept for a re-run)")
-                retried += 1
-                queue.append(block)
-                continue
-            per_actor[result["pid"]] = per_actor.get(result["pid"], 0) + 1
-            results[block] = result
-            if self.checkpoint_dir is not None:
-                _save_block(self.checkpoint_dir / f"{keys[block]}.npz", result)
-            logger.info("ray: block %d done (%d/%d)", block, len(results), len(blocks))
-        for a in actors:
-            ray.kill(a)
+
+        def submit(actor: Any, block: int) -> Any:  # the block's products travel when an actor is free
+            return actor.encode.options(retry_exceptions=True).remote(block, [p.to_dict() for p in blocks[block]])
+
+        try:
+            refs_by_role: dict[str, tuple[str, int, str]] = ray.get(actors[0].refs.remote()) if actors else {}
+            logger.info("ray: %d blocks of %d products, %d already done, %d actors", len(blocks),
+                        self.block_size, skipped, len(actors))
+            for result in ActorPool(actors).map_unordered(submit, todo):
+                block = result["block"]
+                per_actor[result["pid"]] = per_actor.get(result["pid"], 0) + 1
+                results[block] = result
+                if self.checkpoint_dir is not None:
+                    _save_block(self.checkpoint_dir / f"{keys[block]}.npz", result)
+                logger.info("ray: block %d done (%d/%d)", block, len(results), len(blocks))
+        except (ray.exceptions.RayTaskError, ray.exceptions.RayActorError) as exc:
+            cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise RuntimeError(f"ray: a block failed after {self.max_retries} retries; giving up ({len(results)} of "
+                               f"{len(blocks)} blocks done{', kept for a re-run' if self.checkpoint_dir else ''}): "
+                               f"{cause}") from exc
+        finally:
+            for a in actors:
+                ray.kill(a)
         pv = self._merge(blocks, results, report)
         report.seconds["ray_encode"] = time.perf_counter() - t0
-        self.stats = {"blocks": len(blocks), "skipped": skipped, "retried": retried, "workers": len(actors),
+        self.stats = {"blocks": len(blocks), "skipped": skipped, "workers": len(actors),
                       "blocks_per_worker": sorted(per_actor.values())}
         if not refs_by_role:  # every block came from checkpoints
             refs_by_role = _local_refs(config)
