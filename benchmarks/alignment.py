@@ -37,17 +37,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _harness import Run, Stopwatch, data_dir
 
 from shopsearch.catalog import FieldMapping, load_catalog
-from shopsearch.config import sample_data_dir
 from shopsearch.encode import create_encoder
-from shopsearch.encode.cache import EmbeddingCache, image_key, text_key
+from shopsearch.encode.cache import EmbeddingCache, embed_with_cache, image_key, text_key
+from shopsearch.encode.image_effnet import EfficientNetEncoder
 from shopsearch.encode.joint import JointEncoder, ZeroShotLabelScorer, project
 from shopsearch.evaluation.metrics import ranking_summary, score_metrics
 from shopsearch.preprocess.image import load_image
 from shopsearch.preprocess.lexicon import default_lexicon
 from shopsearch.training.config import TrainConfig, split_ids, validation_split
-from shopsearch.training.pipeline import cached_or_direct, image_view_features, prepare
+from shopsearch.training.pipeline import image_view_features, prepare
 from shopsearch.training.trainer import fit_heads
 
 logger = logging.getLogger("alignment")
@@ -139,10 +140,11 @@ def load_data(data_dir: Path, cache: EmbeddingCache) -> dict[str, Any]:
 
 def held_logits(paths: list[str], cache: EmbeddingCache) -> np.ndarray:
     enc = create_encoder("efficientnet-lite0")
+    assert isinstance(enc, EfficientNetEncoder)  # the one with ImageNet logits
     name = enc.name + ":imagenet-logits"
-    return cached_or_direct(
+    return embed_with_cache(
         cache, lambda: [image_key(name, p) for p in paths], paths, 1000,
-        lambda items: enc.embed_with_logits([load_image(str(x)) for x in items])[1],  # type: ignore[attr-defined]
+        lambda items: enc.embed_with_logits([load_image(str(x)) for x in items])[1],
     )
 
 
@@ -150,7 +152,7 @@ def embed_query_texts(texts: list[str], cache: EmbeddingCache, normalise: bool =
     lex = default_lexicon()
     texts = [lex.normalize_query(t) for t in texts] if normalise else list(texts)
     enc = create_encoder("e5-small")
-    return cached_or_direct(
+    return embed_with_cache(
         cache, lambda: [text_key(enc.name, "query", t) for t in texts], texts, enc.dim,
         lambda xs: enc.embed_queries(xs),  # type: ignore[union-attr]
     )
@@ -174,7 +176,7 @@ def relevance(queries: list[dict[str, Any]], pool_ids: list[str]) -> tuple[list[
 # --------------------------------------------------------------------------- run
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace, bench: Run) -> dict[str, Any]:
     cache = EmbeddingCache(args.cache)
     d = load_data(Path(args.data), cache)
     products, keep, held = d["products"], d["keep"], d["held"]
@@ -223,10 +225,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # zero-shot labels
     paths = [p.images[0] for p in pool]
     cfg0 = BASE
-    started = time.perf_counter()
+    started = Stopwatch()
     image_encoder = create_encoder("efficientnet-lite0")
     pool_feats = image_view_features(paths, image_encoder, cache, color=True)  # type: ignore[arg-type]
-    logger.info("held-out image features ready in %.1f s", time.perf_counter() - started)
+    logger.info("held-out image features ready in %.1f s", started.elapsed)
     zs = ZeroShotLabelScorer(top_k=5, color_weight=args.zs_color_weight)
     zvec = zs.image_vectors(held_logits(paths, cache), pool_feats[:, 1280:])
     zvec_nocolor = zs.image_vectors(held_logits(paths, cache), None)
@@ -283,7 +285,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         record(name, project(fit.params, "text", q_en) @ zi.T, extra)
         results["image_to_image"][f"trained {name}"] = extra["image_to_image_p@10"]
-        write_results(results, args, partial=True)  # a long run leaves usable results
+        write_results(bench, results, args, partial=True)  # a long run leaves usable results
         if args.save_best and name == args.save_best:
             _save(fit, cfg, args, d, len(train_idx), len(val_idx), len(held))
     results["latency"] = _latency(args)
@@ -397,15 +399,11 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(results: dict[str, Any], args: argparse.Namespace, partial: bool) -> Path:
+def write_results(bench: Run, results: dict[str, Any], args: argparse.Namespace, partial: bool) -> Path:
     """Write the JSON and Markdown results; returns the Markdown path."""
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     stem = "alignment" + (f"-{args.tag}" if args.tag else "")
     results["setup"]["complete"] = not partial
-    (out / f"{stem}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    (out / f"{stem}.md").write_text(markdown(results), encoding="utf-8")
-    return out / f"{stem}.md"
+    return bench.write(results, markdown(results), stem=stem, folder=Path(args.out_dir))[1]
 
 
 def main() -> None:
@@ -422,12 +420,14 @@ def main() -> None:
     ap.add_argument("--tag", default="", help="suffix for the result file names")
     args = ap.parse_args()
     if args.data is None:
-        args.data = str(sample_data_dir() / "fashion")
+        args.data = str(data_dir("fashion"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    started = time.perf_counter()
-    results = run(args)
-    results["setup"]["total_seconds"] = round(time.perf_counter() - started, 1)
-    print(write_results(results, args, partial=False).read_text(encoding="utf-8"))
+    bench = Run("alignment", baseline="random scores, zero-shot ImageNet labels and the raw backbone features "
+                "(untrained heads), on the same held-out products and queries")
+    started = Stopwatch()
+    results = run(args, bench)
+    results["setup"]["total_seconds"] = round(started.elapsed, 1)
+    print(write_results(bench, results, args, partial=False).read_text(encoding="utf-8"))
 
 
 if __name__ == "__main__":

@@ -14,21 +14,21 @@ at several over-fetch factors) it measures, single-threaded and one query at a t
 engine calls it): recall@10 and QPS of ``DenseIndex.search`` and of the raw FAISS call on the
 same structure (exact: ``faiss.IndexFlatIP``; compressed kinds: the FAISS scan alone, without
 re-rank, and with the same re-rank done inline), build time, and bytes per vector in memory.
-Writes ``benchmarks/results/ann_scale.{json,md,png}``.
+Writes ``benchmarks/results/ann_scale.{json,md,png}``. The baselines in the same run are the raw
+FAISS calls on the same structures, and the exact top 10 for recall.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import json
 import logging
 import os
 import platform
 import statistics
 import sys
-import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # single-threaded search for both sides
@@ -36,10 +36,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import faiss
 import numpy as np
+from _harness import RESULTS, Run, Stopwatch, stopwatch
 
+from shopsearch.evaluation.metrics import mean_ranking_metrics
 from shopsearch.index.dense import DenseIndex, DenseParams
 
-RESULTS = Path(__file__).resolve().parent / "results"
 K = 10
 logger = logging.getLogger("ann_scale")
 
@@ -63,7 +64,9 @@ def synthetic(n: int, dim: int, seed: int, distribution: str, n_clusters: int = 
 
 
 def recall(found: list[np.ndarray], truth: np.ndarray) -> float:
-    return float(np.mean([len(set(f[:K].tolist()) & set(t.tolist())) / K for f, t in zip(found, truth)]))
+    """Mean recall@K of each query's found ids against its exact top K."""
+    rankings = [[str(x) for x in f[:K].tolist()] for f in found]
+    return mean_ranking_metrics(rankings, [{str(x) for x in t.tolist()} for t in truth], K)[f"recall@{K}"]
 
 
 def timed(fns: dict[str, Callable[[np.ndarray], np.ndarray]], queries: np.ndarray,
@@ -74,9 +77,9 @@ def timed(fns: dict[str, Callable[[np.ndarray], np.ndarray]], queries: np.ndarra
     out: dict[str, list[np.ndarray]] = {}
     for _ in range(rounds):
         for name, fn in fns.items():
-            t = time.perf_counter()
-            out[name] = [fn(q) for q in queries]
-            qps[name].append(len(queries) / (time.perf_counter() - t))
+            with stopwatch() as sw:
+                out[name] = [fn(q) for q in queries]
+            qps[name].append(len(queries) / sw.seconds)
     return {name: (out[name], statistics.median(qps[name])) for name in fns}
 
 
@@ -103,14 +106,15 @@ def main() -> int:
     ap.add_argument("--out", default="ann_scale")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    t = time.perf_counter()
-    base = synthetic(args.n, args.dim, 1, args.distribution)
-    queries = synthetic(args.queries, args.dim, 2, args.distribution)
-    logger.info("generated %d x %d vectors in %.1fs", args.n, args.dim, time.perf_counter() - t)
+    bench = Run("ann_scale", baseline="the raw FAISS call on the same structure (QPS); the exact top 10 (recall)")
+    with stopwatch() as sw:
+        base = synthetic(args.n, args.dim, 1, args.distribution)
+        queries = synthetic(args.queries, args.dim, 2, args.distribution)
+    logger.info("generated %d x %d vectors in %.1fs", args.n, args.dim, sw.seconds)
     faiss.omp_set_num_threads(args.build_threads)
-    t = time.perf_counter()
-    _, truth = faiss.knn(queries, base, K, metric=faiss.METRIC_INNER_PRODUCT)
-    logger.info("ground truth in %.1fs", time.perf_counter() - t)
+    with stopwatch() as sw:
+        _, truth = faiss.knn(queries, base, K, metric=faiss.METRIC_INNER_PRODUCT)
+    logger.info("ground truth in %.1fs", sw.seconds)
     rows = np.arange(args.n)
     kinds = args.kinds.split(",")
     results: list[dict] = []
@@ -126,9 +130,9 @@ def main() -> int:
     def built(kind: str, params: DenseParams) -> DenseIndex:
         faiss.omp_set_num_threads(args.build_threads)
         gc.collect()
-        before, t = rss(), time.perf_counter()
+        before, sw = rss(), Stopwatch()
         index = DenseIndex(base, rows, args.n, params)
-        seconds = time.perf_counter() - t
+        seconds = sw.elapsed
         build[kind] = {"seconds": round(seconds, 1), "bytes_per_vector": round(index.bytes_per_vector, 1),
                        "rss_growth_per_vector": round((rss() - before) / args.n, 1),
                        "full_precision_on_disk": kind not in ("flat", "hnsw")}
@@ -150,22 +154,26 @@ def main() -> int:
 
     def run_hnsw() -> None:
         index = built("hnsw", DenseParams(kind="hnsw", hnsw_m=args.hnsw_m, ef_construction=args.ef_construction))
+        graph = index.index
+        assert isinstance(graph, faiss.IndexHNSWFlat)
         for ef in [int(x) for x in args.ef.split(",")]:
-            index.index.hnsw.efSearch = ef
+            graph.hnsw.efSearch = ef
             timings = timed({"shopsearch": lambda q: index.search(q, K)[0],
-                             "faiss": lambda q: index.index.search(q[None], K)[1][0]}, queries, args.rounds)
+                             "faiss": lambda q: graph.search(q[None], K)[1][0]}, queries, args.rounds)
             for layer, (found, qps) in timings.items():
                 record(f"hnsw ef={ef}", "hnsw", layer, found, qps, args.queries, ef_search=ef)
 
     def run_compressed(kind: str, reranks: tuple[int, ...]) -> None:
         index = built(kind, DenseParams(kind=kind))
-        found, qps = timed({"faiss": lambda q: index.index.search(q[None], K)[1][0]}, scan_q, args.rounds)["faiss"]
+        codes = index.index
+        assert codes is not None  # the compressed kinds always have a FAISS structure
+        found, qps = timed({"faiss": lambda q: codes.search(q[None], K)[1][0]}, scan_q, args.rounds)["faiss"]
         record(f"{kind} no re-rank", kind, "faiss", found, qps, nq_scan, rerank=0)
         for rr in reranks:
             index.params = DenseParams(kind=kind, rerank=rr)
 
             def raw_rerank(q: np.ndarray, rr: int = rr) -> np.ndarray:
-                cand = np.sort(index.index.search(q[None], K * rr)[1][0])
+                cand = np.sort(codes.search(q[None], K * rr)[1][0])
                 return cand[np.argsort(-(base[cand] @ q))[:K]]
 
             timings = timed({"shopsearch": lambda q: index.search(q, K)[0], "faiss+rerank": raw_rerank},
@@ -178,18 +186,18 @@ def main() -> int:
             "build_threads": args.build_threads, "hnsw_m": args.hnsw_m, "ef_construction": args.ef_construction,
             "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "faiss": faiss.__version__}
     runs: list[tuple[str, Callable[[], None]]] = [("flat", run_flat)]
-    runs += [(kind, lambda kind=kind, rr=rr: run_compressed(kind, rr))
+    runs += [(kind, partial(run_compressed, kind, rr))
              for kind, rr in (("fp16", (1,)), ("sq8", (1, 4)), ("pq", (4, 16, 64)))]
     runs += [("hnsw", run_hnsw)]
     for kind, run in runs:
         if kind in kinds:
             run()
-            write_results(meta, build, results, args.out)  # partial results survive a long HNSW build
+            write_results(bench, meta, build, results, args.out)  # partial results survive a long HNSW build
     print((RESULTS / f"{args.out}.md").read_text())
     return 0
 
 
-def write_results(meta: dict, build: dict, results: list[dict], name: str) -> None:
+def write_results(run: Run, meta: dict, build: dict, results: list[dict], name: str) -> None:
     # overhead of our layer vs the raw FAISS call doing the same work, per option
     pairs = []
     for r in results:
@@ -200,13 +208,11 @@ def write_results(meta: dict, build: dict, results: list[dict], name: str) -> No
                       "qps_raw": raw_r["qps"], "raw": raw_r["layer"],
                       "overhead_pct": round(100 * (raw_r["qps"] / r["qps"] - 1), 1)})
     out = {**meta, "build": build, "results": results, "overhead": pairs}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
-    write_markdown(out, RESULTS / f"{name}.md", f"{name}.png")
+    run.write(out, markdown(out, f"{name}.png"), stem=name)
     plot(results, RESULTS / f"{name}.png", out)
 
 
-def write_markdown(out: dict, path: Path, png: str) -> None:
+def markdown(out: dict, png: str) -> list[str]:
     md = [f"# ANN at scale: {out['n']:,} synthetic vectors, {out['dim']}-d ({out['distribution']})", "",
           f"recall@{K} against exact inner-product top {K}; one query at a time, 1 search thread "
           f"({out['queries']} queries for HNSW, {out['exhaustive_queries']} for the scanning kinds), QPS = "
@@ -230,7 +236,7 @@ def write_markdown(out: dict, path: Path, png: str) -> None:
            "plus 8 bytes of product row. RSS growth is measured around the in-process build, where the float32 "
            "input array already exists (so it shows only what the structure adds); a loaded hnsw index "
            "memory-maps its numpy copy, so FAISS holds the one in-memory float32 copy."]
-    path.write_text("\n".join(md) + "\n")
+    return md
 
 
 def plot(results: list[dict], path: Path, out: dict) -> None:

@@ -12,40 +12,32 @@ Index: the first ``--rows`` products of the shared fashion catalogue with their 
 
     python benchmarks/compaction_race.py [--rows 600] [--runs 5] [--rounds 12]
 
-Writes benchmarks/results/compaction_race.json and .md.
+Writes benchmarks/results/compaction_race.json and .md. Imports the race kit from
+``tests/hardening/racekit.py``: run from the repository root with it on the import path
+(``PYTHONPATH=.``, as ``run_all.py`` does).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _harness import Run, data_dir
 
-from tests.hardening.racekit import run_races  # noqa: E402
+from tests.hardening.racekit import run_races
 
-RESULTS = ROOT / "benchmarks" / "results"
 CLI = [sys.executable, "-m", "shopsearch.cli"]
-
-
-def data_dir() -> Path:
-    folder = Path(os.environ.get("SHOPSEARCH_DATA", ROOT.parent / "shared" / "data"))
-    if not (folder / "fashion" / "products.jsonl").is_file():
-        raise SystemExit(f"no fashion catalogue at {folder}/fashion/products.jsonl: set SHOPSEARCH_DATA")
-    return folder / "fashion"
+BASELINE = ("a control: one acknowledged write falsified on purpose must be reported lost by the same checker "
+            "(the code before the fix of issue 14 lost 6 of 341 and 6 of 285 acknowledged writes)")
 
 
 def build(work: Path, rows: int) -> tuple[Path, list[str]]:
-    fashion = data_dir()
+    fashion = data_dir("fashion/products.jsonl").parent
     lines = (fashion / "products.jsonl").read_text(encoding="utf-8").splitlines()[:rows]
     records = [json.loads(line) for line in lines]
     for r in records:
@@ -64,7 +56,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=12, help="compactions per run")
     ap.add_argument("--seed", type=int, default=2026)
     args = ap.parse_args()
-    t0 = time.time()
+    bench = Run("compaction_race", baseline=BASELINE)
     runs = []
     with tempfile.TemporaryDirectory(prefix="compaction-race-") as tmp:
         work = Path(tmp)
@@ -91,11 +83,7 @@ def main() -> int:
         "compact_s_median": sorted(s for r in runs for s in r["compact_s"])[
             len([s for r in runs for s in r["compact_s"]]) // 2],
     }
-    out = {"args": vars(args), "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                           "load_avg_start": os.getloadavg()},
-           "total": total, "runs": runs, "seconds": round(time.time() - t0, 1)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "compaction_race.json").write_text(json.dumps(out, indent=2), encoding="utf-8")
+    out = {"args": vars(args), "total": total, "runs": runs, "seconds": bench.meta()["seconds"]}
     md = [
         "# Compaction races under load",
         "",
@@ -115,7 +103,7 @@ def main() -> int:
         "",
         f"Writes with no answer (excluded from the check): {total['uncertain']}. Total time {out['seconds']} s.",
     ]
-    (RESULTS / "compaction_race.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    bench.write(out, md)
     print("\n".join(md))
     ok = total["lost_live"] == 0 and total["lost_after_restart"] == 0 and total["control_caught"]
     return 0 if ok else 1

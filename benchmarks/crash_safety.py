@@ -8,27 +8,27 @@ must be caught by the same checker, which shows the check can fail.
 
     python benchmarks/crash_safety.py [--writer 100] [--service 30] [--indexer 30]
 
-Writes benchmarks/results/crash_safety.json and .md.
+Writes benchmarks/results/crash_safety.json and .md. Imports the kill -9 kit and the tiny
+catalogue from ``tests/``: run from the repository root with it on the import path
+(``PYTHONPATH=.``, as ``run_all.py`` does).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _harness import Run
 
-from tests.conftest import tiny_rows, write_catalog  # noqa: E402
-from tests.hardening import crashkit  # noqa: E402
+from tests.conftest import tiny_rows, write_catalog
+from tests.hardening import crashkit
 
-RESULTS = ROOT / "benchmarks" / "results"
+BASELINE = ("a control: a deliberately lost acknowledged write (the log's last record cut off) must be caught by "
+            "the same checker")
 
 
 def build_tiny(root: Path) -> Path:
@@ -65,7 +65,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1000)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    t0 = time.time()
+    bench = Run("crash_safety", baseline=BASELINE)
     with tempfile.TemporaryDirectory(prefix="crash-bench-") as tmp:
         work = Path(tmp)
         index = build_tiny(work / "tiny")
@@ -99,9 +99,7 @@ def main() -> int:
         if victim == "indexer":
             summary[victim]["old_version_live_after_kill"] = sum(o.extra.get("live_after_kill") == "old" for o in mine)
             summary[victim]["new_version_live_after_kill"] = sum(o.extra.get("live_after_kill") == "new" for o in mine)
-    out = {"control_lost_write_detected": caught, "victims": summary, "seconds": round(time.time() - t0, 1)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "crash_safety.json").write_text(json.dumps(out, indent=2), encoding="utf-8")
+    out = {"control_lost_write_detected": caught, "victims": summary, "seconds": bench.meta()["seconds"]}
     rows = ["| victim | kills | survived | acked writes checked | killed mid-operation |", "|---|---|---|---|---|"]
     for victim, s in summary.items():
         rows.append(f"| {victim} | {s['kills']} | {s['survived']} | {s['acked_writes_checked']} | "
@@ -110,7 +108,7 @@ def main() -> int:
           *rows, "", f"Indexer kills: old version live after {summary['indexer'].get('old_version_live_after_kill')}"
           f", new version live after {summary['indexer'].get('new_version_live_after_kill')}.",
           f"Total time {out['seconds']} s.", ""]
-    (RESULTS / "crash_safety.md").write_text("\n".join(md), encoding="utf-8")
+    bench.write(out, md)
     print("\n".join(md))
     ok = caught and all(s["survived"] == s["kills"] for s in summary.values())
     return 0 if ok else 1

@@ -18,11 +18,9 @@ import asyncio
 import importlib.util
 import json
 import os
-import platform
 import random
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _harness import RESULTS, Run, latency_summary, stopwatch
 
 TEXT_QUERIES = [
     "black leather shoes for men", "red summer dress", "blue denim jeans", "white sports shoes",
@@ -116,20 +115,16 @@ async def run_cell(url: str, kind: str, clients: int, duration: float, make) -> 
                 else:
                     errors[key] = errors.get(key, 0) + 1
 
-        t_start = time.perf_counter()
-        await asyncio.gather(*(loop() for _ in range(clients)))
-        elapsed = time.perf_counter() - t_start
+        with stopwatch() as sw:
+            await asyncio.gather(*(loop() for _ in range(clients)))
+        elapsed = sw.seconds
 
-    def pct(q: float) -> float | None:
-        if not latencies:
-            return None
-        s = sorted(latencies)
-        return round(s[min(len(s) - 1, int(q * len(s)))], 1)
-
+    # nearest-rank percentiles (a measured request each), rounded to 0.1 ms
+    summary = latency_summary(latencies, quantiles=(50, 95, 99), digits=1, method="rank")
     return {"kind": kind, "clients": clients, "requests": len(latencies), "errors": sum(errors.values()),
             "error_kinds": errors, "seconds": round(elapsed, 1), "rps": round(len(latencies) / elapsed, 1),
-            "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
-            "mean_ms": round(statistics.fmean(latencies), 1) if latencies else None}
+            "p50_ms": summary["p50_ms"], "p95_ms": summary["p95_ms"], "p99_ms": summary["p99_ms"],
+            "mean_ms": summary["mean_ms"]}
 
 
 def main() -> int:
@@ -140,8 +135,9 @@ def main() -> int:
     ap.add_argument("--voice-clients", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--kinds", nargs="+", default=["health", "text", "image", "voice"])
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per cell")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "http_latency"))
+    ap.add_argument("--out", default=str(RESULTS / "http_latency"), help="results path without the suffix")
     args = ap.parse_args()
+    run = Run("http_latency", baseline="GET /health (framework and client overhead, no search)")
 
     import shopsearch
 
@@ -160,7 +156,6 @@ def main() -> int:
             print("espeak-ng not installed: skipping voice queries", file=sys.stderr)
             kinds.remove("voice")
 
-    load_before = os.getloadavg()
     rows: list[dict[str, Any]] = []
     data_dir = Path(args.out).parent / ".bench-data"
     for workers in args.workers:
@@ -198,17 +193,12 @@ def main() -> int:
     targets.append({"workers": None, "target": "zero errors", "value": sum(r["errors"] for r in rows),
                     "met": all(r["errors"] == 0 for r in rows)})
     result = {
-        "benchmark": "http_latency", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-                    "uvloop": importlib.util.find_spec("uvloop") is not None},
+        "uvloop": importlib.util.find_spec("uvloop") is not None,
         "index": str(args.index), "products": n_products, "duration_s": args.duration,
         "client": "closed loop, asyncio + httpx in one process on the same machine",
         "rows": rows, "targets": targets,
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     lines = [f"# HTTP latency ({n_products} products, {os.cpu_count()} CPUs, {args.duration:g} s per cell)", "",
              "| workers | query | clients | req/s | p50 ms | p95 ms | p99 ms | errors |",
              "|---:|---|---:|---:|---:|---:|---:|---:|"]
@@ -218,7 +208,7 @@ def main() -> int:
     lines += ["", "| workers | target | value | met |", "|---:|---|---:|---|"]
     for t in targets:
         lines.append(f"| {t['workers'] or 'all'} | {t['target']} | {t['value']} | {'yes' if t['met'] else 'NO'} |")
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    run.write(result, lines, stem=out.name, folder=out.parent)
     print("\n".join(lines))
     return 0
 

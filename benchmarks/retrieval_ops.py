@@ -11,24 +11,25 @@ recall; image-only and text-only search for composed queries; search latency wit
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shutil
 import statistics
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
+from _harness import Run, Stopwatch, percentile, stopwatch, time_calls
 
 import shopsearch
 from shopsearch.index.dense import DenseIndex, DenseParams
 
-RESULTS = Path(__file__).resolve().parent / "results"
+BASELINE = ("exact search (recall); image-only and text-only search (composed queries); search latency without "
+            "updates (live updates)")
 
 
 def filtered_recall(engine, rng: random.Random, n_queries: int) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -49,23 +50,23 @@ def filtered_recall(engine, rng: random.Random, n_queries: int) -> list[dict]:  
         recalls, times = [], []
         for _ in range(n_queries):
             q = dense.vectors[rng.randrange(dense.vectors.shape[0])]
-            t = time.perf_counter()
-            _, got_scores = dense.search(q, 10, mask)
-            times.append((time.perf_counter() - t) * 1000)
+            with stopwatch() as sw:
+                _, got_scores = dense.search(q, 10, mask)
+            times.append(sw.ms)
             exact = np.sort(dense.vectors[allowed_idx] @ q)[::-1][:10]
             # tie-tolerant: a hit counts when it scores at least the exact 10th best (the catalog
             # has byte-identical images and shared titles, so equal scores are common)
             recalls.append(float(np.sum(got_scores >= exact[-1] - 1e-5)) / len(exact) if len(exact) else 1.0)
         rows.append({"filter": f"{key}={value}", "selectivity": count / n, "matching": int(count),
                      "recall@10": statistics.mean(recalls), "hits_returned_min": 10 if count >= 10 else count,
-                     "p50_ms": statistics.median(times)})
+                     "p50_ms": percentile(times, 50)})
     return rows
 
 
 def _time_and_recall(index: DenseIndex, queries: list, truth: list) -> dict:  # type: ignore[type-arg]
-    t = time.perf_counter()
-    got = [index.search(q, 10) for q in queries]
-    ms = (time.perf_counter() - t) * 1000 / len(queries)
+    with stopwatch() as sw:
+        got = [index.search(q, 10) for q in queries]
+    ms = sw.ms / len(queries)
     # tie-tolerant recall: a hit counts when it scores at least the exact 10th best
     rec = [float(np.sum(g[1] >= t_[1][-1] - 1e-5)) / len(t_[1]) for g, t_ in zip(got, truth)]
     return {"recall@10": statistics.mean(rec), "ms_per_query": ms}
@@ -85,26 +86,24 @@ def hnsw_recall(engine, rng: random.Random, n_queries: int) -> list[dict]:  # ty
     exact = DenseIndex(d.vectors, d.rows, d.n_products, DenseParams(hnsw_threshold=10**9))
     queries = [d.vectors[rng.randrange(d.vectors.shape[0])] for _ in range(n_queries)]
     truth = [exact.search(q, 10) for q in queries]
-    t = time.perf_counter()
-    for q in queries:
-        exact.search(q, 10)
-    exact_ms = (time.perf_counter() - t) * 1000 / n_queries
+    exact_ms = sum(time_calls(lambda q: exact.search(q, 10), queries)) / n_queries
     out.append({"index": "exact (flat)", "recall@10": 1.0, "ms_per_query": exact_ms, "build_s": 0.0,
                 "memory_bytes_per_vector": ram_bytes_per_vector(exact)})
-    t = time.perf_counter()
+    sw = Stopwatch()
     with tempfile.TemporaryDirectory() as tmp:  # saved and re-loaded: vectors memory-mapped as in use
         DenseIndex(np.ascontiguousarray(d.vectors), d.rows, d.n_products, DenseParams(kind="sq8")).save(
             Path(tmp), "v")
-        build = time.perf_counter() - t
+        build = sw.elapsed
         sq8 = DenseIndex.load(Path(tmp), "v", d.n_products, DenseParams(kind="sq8"))
         sq8_stats = _time_and_recall(sq8, queries, truth)
         sq8_ram = ram_bytes_per_vector(sq8)
         del sq8
     out.append({"index": "sq8 codes + full-precision re-rank (x4)", **sq8_stats, "build_s": build,
                 "memory_bytes_per_vector": sq8_ram})
-    t = time.perf_counter()
-    hnsw = DenseIndex(d.vectors, d.rows, d.n_products, DenseParams(hnsw_threshold=1))
-    build = time.perf_counter() - t
+    with stopwatch() as built:
+        hnsw = DenseIndex(d.vectors, d.rows, d.n_products, DenseParams(hnsw_threshold=1))
+    build = built.seconds
+    assert isinstance(hnsw.index, faiss.IndexHNSWFlat)
     for ef in (16, 64, 128):
         hnsw.index.hnsw.efSearch = ef
         out.append({"index": f"hnsw M=32 efSearch={ef}", **_time_and_recall(hnsw, queries, truth),
@@ -121,19 +120,14 @@ def live_updates(index_dir: Path, rng: random.Random) -> dict:
         queries = ["black tshirts", "women handbags", "blue jeans", "formal shoes for men", "红色连衣裙"]
 
         def latencies(n: int) -> list[float]:
-            out = []
-            for i in range(n):
-                t = time.perf_counter()
-                engine.search(text=queries[i % len(queries)], k=10, facets=False)
-                out.append((time.perf_counter() - t) * 1000)
-            return out
+            return time_calls(lambda i: engine.search(text=queries[i % len(queries)], k=10, facets=False), range(n))
 
         quiet = latencies(100)
         sample = rng.sample(engine.products, 400)
-        t = time.perf_counter()
-        for p in sample[:200]:
-            engine.upsert([replace(p, price=float(rng.randint(5, 500)))])
-        meta_rate = 200 / (time.perf_counter() - t)
+        with stopwatch() as sw:
+            for p in sample[:200]:
+                engine.upsert([replace(p, price=float(rng.randint(5, 500)))])
+        meta_rate = 200 / sw.seconds
         busy: list[float] = []
         stop = threading.Event()
 
@@ -143,24 +137,24 @@ def live_updates(index_dir: Path, rng: random.Random) -> dict:
 
         th = threading.Thread(target=searcher)
         th.start()
-        t = time.perf_counter()
-        for p in sample[200:300]:
-            engine.upsert([replace(p, title=p.title + " new season")])
-        embed_rate = 100 / (time.perf_counter() - t)
-        t = time.perf_counter()
-        engine.delete([p.id for p in sample[300:400]])
-        delete_rate = 100 / (time.perf_counter() - t)
+        with stopwatch() as sw:
+            for p in sample[200:300]:
+                engine.upsert([replace(p, title=p.title + " new season")])
+        embed_rate = 100 / sw.seconds
+        with stopwatch() as sw:
+            engine.delete([p.id for p in sample[300:400]])
+        delete_rate = 100 / sw.seconds
         stop.set()
         th.join()
-        t = time.perf_counter()
-        engine.compact()
-        compact_s = time.perf_counter() - t
+        with stopwatch() as sw:
+            engine.compact()
+        compact_s = sw.seconds
         return {
             "metadata_upserts_per_s": meta_rate, "text_reembed_upserts_per_s": embed_rate,
             "deletes_per_s": delete_rate, "compact_s": compact_s,
-            "search_p50_ms_quiet": statistics.median(quiet), "search_p99_ms_quiet": float(np.percentile(quiet, 99)),
-            "search_p50_ms_during_updates": statistics.median(busy) if busy else None,
-            "search_p99_ms_during_updates": float(np.percentile(busy, 99)) if busy else None,
+            "search_p50_ms_quiet": percentile(quiet, 50), "search_p99_ms_quiet": percentile(quiet, 99),
+            "search_p50_ms_during_updates": percentile(busy, 50) if busy else None,
+            "search_p99_ms_during_updates": percentile(busy, 99) if busy else None,
             "searches_during_updates": len(busy),
         }
 
@@ -173,7 +167,7 @@ def composed(engine, rng: random.Random, n_queries: int) -> list[dict]:  # type:
     for p in products:
         key = (p.attributes.get("article_type"), p.attributes["base_colour"])
         pool[key] = pool.get(key, 0) + 1
-    cases = []
+    cases: list[tuple[Any, str]] = []
     while len(cases) < n_queries:
         p = rng.choice(products)
         colour = rng.choice(colours)
@@ -203,6 +197,7 @@ def main() -> int:
     ap.add_argument("--index", default=str(Path(__file__).resolve().parent / ".work" / "fx-full"))
     ap.add_argument("--queries", type=int, default=200)
     args = ap.parse_args()
+    run = Run("retrieval_ops", baseline=BASELINE)
     rng = random.Random(7)
     engine = shopsearch.load(args.index)
     engine.warmup()
@@ -211,8 +206,6 @@ def main() -> int:
            "hnsw": hnsw_recall(engine, rng, args.queries),
            "composed": composed(engine, rng, min(args.queries, 100)),
            "updates": live_updates(Path(args.index), rng)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "retrieval_ops.json").write_text(json.dumps(out, indent=2))
     md = ["# Retrieval operations: filters, HNSW, composed queries, live updates", "",
           f"Fashion catalog, {engine.size} products. Recall is against an exact scan in the same run.", "",
           "| filter | selectivity | matching | recall@10 | p50 ms |", "|---|---|---|---|---|"]
@@ -226,7 +219,7 @@ def main() -> int:
     md += [f"| {r['mode']} | {r['precision@10']:.3f} | {r['queries']} |" for r in out["composed"]]
     md += ["", "| live updates | value |", "|---|---|"]
     md += [f"| {k} | {v:.2f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in out["updates"].items()]
-    (RESULTS / "retrieval_ops.md").write_text("\n".join(md) + "\n")
+    run.write(out, md)
     print("\n".join(md))
     return 0
 

@@ -16,26 +16,24 @@ BM25 alone.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
+from _harness import Run, data_dir, stopwatch
 from _zh_queries import to_chinese
 
 import shopsearch
-from shopsearch.config import IndexConfig, SearchConfig, sample_data_dir
-from shopsearch.evaluation.evaluate import evaluate
+from shopsearch.config import IndexConfig, SearchConfig
+from shopsearch.evaluation.evaluate import SearchFn, evaluate
 from shopsearch.evaluation.facet_queries import load_facet_queries
-from shopsearch.evaluation.queries import load_queries
+from shopsearch.evaluation.queries import EvalQuery, load_queries
 from shopsearch.index.builder import build_index
 from shopsearch.index.manifest import IndexFormatError
+from shopsearch.retrieve.engine import Engine
 
-RESULTS = Path(__file__).resolve().parent / "results"
 QUERIES = Path(__file__).resolve().parent / "queries"
 CONFIGS: dict[str, dict] = {
     "bm25 only (baseline)": {"signals": ["lexical"], "constraints": "off"},
@@ -51,6 +49,14 @@ CONFIGS: dict[str, dict] = {
 }
 
 
+def searcher(engine: Engine, cfg: dict[str, Any]) -> SearchFn:
+    """The engine's ranked ids for a query under the search options ``cfg``."""
+    def search(q: EvalQuery, k: int) -> list[str]:
+        return engine.search(text=q.text, k=k, facets=False, **cfg).ids()
+
+    return search
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--index", default=str(Path(__file__).resolve().parent / ".work" / "fx-full"))
@@ -59,7 +65,8 @@ def main() -> int:
     ap.add_argument("--out", default="retrieval_quality", help="results file stem in benchmarks/results/")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    fashion = sample_data_dir() / "fashion"
+    run = Run("retrieval_quality", baseline="BM25 alone (`bm25 only (baseline)`)")
+    fashion = data_dir("fashion")
     fields = tuple(args.fields.split(","))
     try:
         engine = shopsearch.load(args.index)
@@ -92,11 +99,10 @@ def main() -> int:
             continue
         for lang, queries in (("en", english), ("zh", chinese), ("natural en", natural_en),
                               ("natural zh", natural_zh)):
-            t = time.perf_counter()
-            rep = evaluate(lambda q, k, cfg=cfg, eng=eng: eng.search(text=q.text, k=k, facets=False, **cfg).ids(),
-                           queries, k=args.k)
+            with stopwatch() as sw:
+                rep = evaluate(searcher(eng, cfg), queries, k=args.k)
             rows.append({"config": name, "lang": lang, **rep.metrics,
-                         "ms_per_query": 1000 * (time.perf_counter() - t) / len(queries),
+                         "ms_per_query": sw.ms / len(queries),
                          "by_template": rep.by_group("template")})
             print(f"{name:<40} {lang} nDCG@10={rep.metrics['ndcg@10']:.3f} MRR={rep.metrics['mrr']:.3f}",
                   file=sys.stderr)
@@ -104,8 +110,6 @@ def main() -> int:
            "signals": sorted(engine.dense) + (["lexical"] if engine.lexical else []),
            "n_en": len(english), "n_zh": len(chinese), "n_natural_en": len(natural_en),
            "n_natural_zh": len(natural_zh), "results": rows}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(out, indent=2, ensure_ascii=False))
     lines = [
         "# Retrieval quality: fashion dev queries, full catalog",
         "",
@@ -126,7 +130,7 @@ def main() -> int:
     for r in rows:
         lines.append(f"| {r['config']} | {r['lang']} | {r['ndcg@10']:.3f} | {r['recall@10']:.3f} | "
                      f"{r['precision@10']:.3f} | {r['mrr']:.3f} | {r['map']:.3f} | {r['ms_per_query']:.1f} |")
-    (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
+    run.write(out, lines, stem=args.out)
     print("\n".join(lines))
     return 0
 

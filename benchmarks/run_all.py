@@ -7,8 +7,10 @@
     python benchmarks/run_all.py --summary-only       # rebuild the README table from results/
 
 A benchmark is any ``benchmarks/*.py`` except this file and helpers whose name starts with
-``_``. Each runs as ``python benchmarks/NAME.py [ARGS]`` from the repository root and writes
-``benchmarks/results/NAME.json`` and ``NAME.md`` itself. The summary table between the
+``_``. Each runs as ``python benchmarks/NAME.py [ARGS]`` from the repository root, with the
+repository root on ``PYTHONPATH`` (the scale and hardening benchmarks import their servers and
+kits from ``tests/``), and writes ``benchmarks/results/NAME.json`` and ``NAME.md`` itself
+(through ``_harness.Run``). The summary table between the
 ``<!-- run_all:begin -->`` / ``<!-- run_all:end -->`` markers lists every benchmark with its
 description, result files, when they were last written, and the status of its last run here
 (kept from the previous table for benchmarks not run this time). Logs of each run go to
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime as dt
+import os
 import re
 import shlex
 import subprocess
@@ -62,12 +65,14 @@ def run_one(bench: Benchmark, args: list[str], root: Path, logs: Path, timeout: 
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{bench.name}.log"
     cmd = [sys.executable, str(bench.path), *args]
+    path = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "PYTHONPATH": str(root) + (os.pathsep + path if path else "")}
     start = time.monotonic()
     with log.open("w", encoding="utf-8") as handle:
         handle.write("$ " + shlex.join(cmd) + "\n")
         handle.flush()
         try:
-            rc = subprocess.run(cmd, cwd=root, stdout=handle, stderr=subprocess.STDOUT, timeout=timeout,
+            rc = subprocess.run(cmd, cwd=root, env=env, stdout=handle, stderr=subprocess.STDOUT, timeout=timeout,
                                 check=False).returncode
         except subprocess.TimeoutExpired:
             return f"timed out after {timeout:.0f} s"

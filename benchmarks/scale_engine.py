@@ -9,7 +9,9 @@ the embedded engine's top 10 the replica returns (agreement@10; 1.0 = identical)
 
     python benchmarks/scale_engine.py --index work/fx-index
 
-Writes benchmarks/results/scale_engine.json and .md.
+Writes benchmarks/results/scale_engine.json and .md. The baseline in the same run is the embedded
+engine. Imports the test servers from ``tests/servers.py``: run from the repository root with it
+on the import path (``PYTHONPATH=.``, as ``run_all.py`` does).
 """
 
 from __future__ import annotations
@@ -17,18 +19,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.servers
+from _harness import Run, data_dir, percentile, stopwatch
 
 import shopsearch
-from shopsearch.config import IndexConfig, sample_data_dir
+from shopsearch.config import IndexConfig
 from shopsearch.index.builder import ProductVectors
 from shopsearch.index.lexical import LexicalIndex
 from shopsearch.index.manifest import read_manifest
@@ -39,8 +38,6 @@ from shopsearch.scale.config import StoreConfig
 from shopsearch.scale.replica import load_replica
 from tests.servers import MilvusServer, PostgresServer
 
-RESULTS = Path(__file__).resolve().parent / "results"
-
 
 def main() -> None:
     ap = argparse.ArgumentParser()
@@ -48,6 +45,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--images", type=int, default=30)
     args = ap.parse_args()
+    run = Run("scale_engine", baseline="the embedded engine (SQLite + FAISS) on the same vectors and queries")
     version = args.index / (args.index / "CURRENT").read_text().strip()
     manifest = read_manifest(version)
 
@@ -58,27 +56,28 @@ def main() -> None:
         pv = ProductVectors(vectors=vectors, n_images=manifest.counts.get("images", 0))
         return pv, dict(manifest.encoders)
 
-    data = sample_data_dir() / "fashion"
+    data = data_dir("fashion")
     with open(data / "queries_dev.jsonl", encoding="utf-8") as fh:
         queries = [json.loads(line)["query"] for line in fh][:args.queries]
     config = IndexConfig(fields=manifest.fields, joint_model=None, zero_shot=False, cache_path=None, progress=False)
-    out: dict[str, object] = {"products": manifest.counts["products"], "signals": sorted(manifest.encoders)}
+    out: dict[str, Any] = {"products": manifest.counts["products"], "signals": sorted(manifest.encoders)}
     with tempfile.TemporaryDirectory() as tmp, PostgresServer() as pg, MilvusServer(Path(tmp) / "milvus") as mv:
         stores = StoreConfig(products="postgres", vectors="milvus", postgres_dsn=pg.dsn, milvus_uri=mv.uri,
                              namespace="fashion")
-        t = time.perf_counter()
-        build(manifest.catalog["path"], Path(tmp) / "remote", config, stores, encode=reuse_vectors)
-        out["remote_write_s"] = round(time.perf_counter() - t, 1)
+        with stopwatch() as sw:
+            build(manifest.catalog["path"], Path(tmp) / "remote", config, stores, encode=reuse_vectors)
+        out["remote_write_s"] = round(sw.seconds, 1)
         local = Engine.load(args.index)
         # the replica builds BM25 from its products with this code; give the embedded engine the
         # same (an index built by an older version may have tokenised differently)
         fields = tuple(f for f in local.manifest.fields if f != "image")
         local.catalog.state.lexical = LexicalIndex.build([lexical_text(p, fields) for p in local.products])
-        t = time.perf_counter()
-        remote = shopsearch.load(Path(tmp) / "remote")
-        out["replica_load_s"] = round(time.perf_counter() - t, 1)
+        with stopwatch() as sw:
+            remote = shopsearch.load(Path(tmp) / "remote")
+        out["replica_load_s"] = round(sw.seconds, 1)
         photos = [p.images[0] for p in local.products[:: max(1, len(local.products) // args.images)]][:args.images]
         # the same replica with a wide HNSW search: what is left of the differences is not ANN recall
+        assert remote.version_dir is not None  # a loaded replica has a version
         wide = load_replica(Path(tmp) / "remote", remote.version_dir, remote.manifest,
                             stores=dataclasses.replace(stores, ef_search=2048))
         engines = {"faiss": local, "milvus": remote, "milvus_ef2048": wide}
@@ -90,14 +89,14 @@ def main() -> None:
             hits: dict[str, list[list[str]]] = {label: [] for label in engines}
             for c in calls:  # interleaved, so that load from other jobs hits every backend alike
                 for label, e in engines.items():
-                    t = time.perf_counter()
-                    r = e.search(k=10, **c)
-                    times[label].append((time.perf_counter() - t) * 1000)
+                    with stopwatch() as sw:
+                        r = e.search(k=10, **c)
+                    times[label].append(sw.ms)
                     hits[label].append([h.product_id for h in r.hits])
-            row: dict[str, object] = {}
+            row: dict[str, Any] = {}
             for label in engines:
-                row[label] = {"p50_ms": round(float(np.percentile(times[label], 50)), 1),
-                              "p95_ms": round(float(np.percentile(times[label], 95)), 1),
+                row[label] = {"p50_ms": round(percentile(times[label], 50), 1),
+                              "p95_ms": round(percentile(times[label], 95), 1),
                               "qps_one_client": round(1000 / float(np.mean(times[label])), 1)}
                 if label != "faiss":
                     pairs = list(zip(hits["faiss"], hits[label]))
@@ -107,8 +106,6 @@ def main() -> None:
             out[name] = row
         wide.close()
         remote.close()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "scale_engine.json").write_text(json.dumps(out, indent=2))
     lines = [f"# Fashion catalog ({out['products']} products, signals {', '.join(out['signals'])} + lexical): "
              "embedded vs PostgreSQL + Milvus replica", "",
              "Same vectors in both; one query at a time on 2 shared CPUs, the backends interleaved query by query; "
@@ -120,12 +117,12 @@ def main() -> None:
              "|---|---|---|---|---|---|---|"]
     names = {"faiss": "SQLite+FAISS", "milvus": "PostgreSQL+Milvus", "milvus_ef2048": "PostgreSQL+Milvus, ef 2048"}
     for name in ("text", "image"):
-        r = out[name]  # type: ignore[index]
+        r = out[name]
         for label, title in names.items():
             x = r[label]
             lines.append(f"| {name} | {title} | {x['p50_ms']} | {x['p95_ms']} | {x['qps_one_client']} | "
                          f"{x.get('agreement@10', '-')} | {x.get('identical_lists', '-')} |")
-    (RESULTS / "scale_engine.md").write_text("\n".join(lines) + "\n")
+    run.write(out, lines)
     print("\n".join(lines))
 
 

@@ -7,30 +7,29 @@ at a time (the service's pattern); filtered searches allow a random 10% of the p
 
     python benchmarks/scale_vectors.py --n 200000 --fashion-index work/fx-index
 
-Writes benchmarks/results/scale_vectors.json and .md.
+Writes benchmarks/results/scale_vectors.json and .md. The baseline in the same run is FAISS in
+process (and an exact scan for recall). Imports the Milvus test server from ``tests/servers.py``:
+run from the repository root with it on the import path (``PYTHONPATH=.``, as ``run_all.py`` does).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from _harness import Run, Stopwatch, latency_summary, stopwatch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.servers
-
+from shopsearch.evaluation.metrics import mean_ranking_metrics
 from shopsearch.index.dense import DenseIndex, DenseParams
 from shopsearch.scale import milvus as milvus_mod
 from shopsearch.scale.milvus import MilvusDenseIndex, MilvusVectors
 from tests.servers import MilvusServer
 
-RESULTS = Path(__file__).resolve().parent / "results"
 M, EF_CONSTRUCTION, EF_SEARCH, K = 32, 200, 128, 10
 
 
@@ -56,32 +55,33 @@ def exact_topk(base: np.ndarray, queries: np.ndarray, k: int, allowed: np.ndarra
 def run_queries(index: object, queries: np.ndarray, allowed: np.ndarray | None) -> tuple[list[float], np.ndarray]:
     times, found = [], np.full((len(queries), K), -1, dtype=np.int64)
     for i, q in enumerate(queries):
-        t = time.perf_counter()
-        pos, _ = index.search(q, K, allowed)  # type: ignore[attr-defined]
-        times.append((time.perf_counter() - t) * 1000)
+        with stopwatch() as sw:
+            pos, _ = index.search(q, K, allowed)  # type: ignore[attr-defined]
+        times.append(sw.ms)
         found[i, :len(pos)] = pos
     return times, found
 
 
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(f[f >= 0]) & set(t)) / len(t) for f, t in zip(found, truth)]))
+    """Mean recall@K of the found positions (-1: padding) against the exact top K."""
+    rankings = [[str(p) for p in f[f >= 0]] for f in found]
+    return mean_ranking_metrics(rankings, [{str(p) for p in t} for t in truth], K)[f"recall@{K}"]
 
 
-def summarise(times: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(float(np.percentile(times, 50)), 2), "p95_ms": round(float(np.percentile(times, 95)), 2),
-            "mean_ms": round(float(np.mean(times)), 2)}
+def summarise(times: list[float]) -> dict[str, float | int | None]:
+    return latency_summary(times, quantiles=(50, 95), digits=2)
 
 
-def bench_set(name: str, base: np.ndarray, queries: np.ndarray, uri: str) -> dict[str, object]:
+def bench_set(name: str, base: np.ndarray, queries: np.ndarray, uri: str) -> dict[str, Any]:
     n, dim = base.shape
     rng = np.random.default_rng(1)
-    allowed = rng.random(n) < 0.1
+    allowed: np.ndarray = np.asarray(rng.random(n) < 0.1)
     truth, truth_f = exact_topk(base, queries, K), exact_topk(base, queries, K, allowed)
-    res: dict[str, object] = {"set": name, "n": n, "dim": dim, "queries": len(queries)}
-    t = time.perf_counter()
-    faiss_ix = DenseIndex(base, np.arange(n), n, DenseParams(kind="hnsw", hnsw_m=M, ef_construction=EF_CONSTRUCTION,
-                                                             ef_search=EF_SEARCH))
-    res["faiss_build_s"] = round(time.perf_counter() - t, 1)
+    res: dict[str, Any] = {"set": name, "n": n, "dim": dim, "queries": len(queries)}
+    with stopwatch() as sw:
+        faiss_ix = DenseIndex(base, np.arange(n), n, DenseParams(kind="hnsw", hnsw_m=M,
+                                                                 ef_construction=EF_CONSTRUCTION, ef_search=EF_SEARCH))
+    res["faiss_build_s"] = round(sw.seconds, 1)
     times, found = run_queries(faiss_ix, queries, None)
     res["faiss"] = {**summarise(times), "recall@10": round(recall(found, truth), 4)}
     times, found = run_queries(faiss_ix, queries, allowed)
@@ -97,10 +97,10 @@ def bench_set(name: str, base: np.ndarray, queries: np.ndarray, uri: str) -> dic
     class _P:  # scalar fields for the synthetic rows
         id, brand, category, price, stock = "x", None, (), None, None
 
-    t = time.perf_counter()
-    store.write(base, np.arange(n, dtype=np.int64), lambda pos: _P)  # type: ignore[arg-type,return-value]
-    res["milvus_insert_s"] = round(time.perf_counter() - t, 1)
-    t = time.perf_counter()
+    with stopwatch() as sw:
+        store.write(base, np.arange(n, dtype=np.int64), lambda pos: _P)  # type: ignore[arg-type,return-value]
+    res["milvus_insert_s"] = round(sw.seconds, 1)
+    indexing = Stopwatch()
     store.client.flush(store.collection)
     while True:  # wait for the HNSW index over the sealed segments
         info = store.client.describe_index(store.collection, "vector")
@@ -109,7 +109,7 @@ def bench_set(name: str, base: np.ndarray, queries: np.ndarray, uri: str) -> dic
         time.sleep(1)
     store.client.release_collection(store.collection)
     store.client.load_collection(store.collection)
-    res["milvus_index_s"] = round(time.perf_counter() - t, 1)
+    res["milvus_index_s"] = round(indexing.elapsed, 1)
     mix = MilvusDenseIndex(store, n, DenseParams())
     mix.bind(lambda pos: _P, lambda: np.ones(n, bool))  # type: ignore[arg-type,return-value]
     run_queries(mix, queries[:10], None)  # warm up
@@ -137,8 +137,10 @@ def main() -> None:
                     help="index directory built by `shopsearch index` (its text vectors)")
     ap.add_argument("--milvus-uri", help="an existing Milvus; default: start one (needs the Milvus test venv)")
     args = ap.parse_args()
-    out: dict[str, object] = {"machine": f"{os.cpu_count()} CPUs", "hnsw": {"M": M, "efConstruction": EF_CONSTRUCTION,
-                                                                          "ef": EF_SEARCH}, "sets": []}
+    run = Run("scale_vectors", baseline="FAISS HNSW in process with the same M / efConstruction / ef; recall against "
+              "an exact scan")
+    results: list[dict[str, Any]] = []
+    out: dict[str, object] = {"hnsw": {"M": M, "efConstruction": EF_CONSTRUCTION, "ef": EF_SEARCH}, "sets": results}
     base, queries = synthetic(args.n, args.dim, args.queries)
     sets = [(f"synthetic{args.n // 1000}k", base, queries)]
     if args.fashion_index:
@@ -154,21 +156,19 @@ def main() -> None:
             uri = args.milvus_uri or server.uri  # type: ignore[union-attr]
             for name, b, q in sets:
                 print(f"{name}: {b.shape}", flush=True)
-                out["sets"].append(bench_set(name, b, q, uri))  # type: ignore[union-attr]
-                print(json.dumps(out["sets"][-1]), flush=True)  # type: ignore[index]
+                results.append(bench_set(name, b, q, uri))
+                print(json.dumps(results[-1]), flush=True)
         finally:
             if server is not None:
                 server.stop()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "scale_vectors.json").write_text(json.dumps(out, indent=2))
     lines = ["# FAISS vs Milvus (HNSW M=32, efConstruction=200, ef=128), one query at a time", "",
-             f"Machine: {out['machine']} (shared with other jobs), Milvus 2.3.5 standalone on loopback, pymilvus 2.6. "
+             "Milvus 2.3.5 standalone on loopback, pymilvus 2.6. "
              "Filtered: a random 10% of products allowed; Milvus applies a broad filter (>= 5% of products) after an "
              "over-fetched search and falls back to a position-list filter expression when too few survive; the "
              "'position list' row forces that expression (50 queries).", "",
              "| set | n | dim | backend | p50 ms | p95 ms | recall@10 | filtered (10%) p50 ms | filtered recall@10 |"
              " build / insert+index s |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for s in out["sets"]:  # type: ignore[union-attr]
+    for s in results:
         lines.append(f"| {s['set']} | {s['n']} | {s['dim']} | FAISS | {s['faiss']['p50_ms']} | "
                      f"{s['faiss']['p95_ms']} | {s['faiss']['recall@10']} | {s['faiss_filtered']['p50_ms']} | "
                      f"{s['faiss_filtered']['recall@10']} | {s['faiss_build_s']} |")
@@ -179,7 +179,7 @@ def main() -> None:
         lines.append(f"| {s['set']} | {s['n']} | {s['dim']} | Milvus | {s['milvus']['p50_ms']} | "
                      f"{s['milvus']['p95_ms']} | {s['milvus']['recall@10']} | {s['milvus_filtered']['p50_ms']} | "
                      f"{s['milvus_filtered']['recall@10']} | {s['milvus_insert_s']} + {s['milvus_index_s']} |")
-    (RESULTS / "scale_vectors.md").write_text("\n".join(lines) + "\n")
+    run.write(out, lines)
     print("\n".join(lines))
 
 

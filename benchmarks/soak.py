@@ -8,28 +8,26 @@ the last minute's p99 and RSS are compared against it (drift, not absolute speed
     python benchmarks/soak.py --index work/fx-index [--minutes 10] [--rate 10]
 
 Runs on a private copy of the index (updates are written to it). Writes
-benchmarks/results/soak.json, soak.md and soak_p99.png.
+benchmarks/results/soak.json, soak.md and soak_p99.png. Imports the soak kit from
+``tests/hardening/soakkit.py``: run from the repository root with it on the import path
+(``PYTHONPATH=.``, as ``run_all.py`` does).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import platform
 import random
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _harness import RESULTS, ROOT, Run, data_dir
 
-from tests.hardening.soakkit import SoakConfig, plot, run_soak  # noqa: E402
+from tests.hardening.soakkit import SoakConfig, plot, run_soak
 
-RESULTS = ROOT / "benchmarks" / "results"
 WARMUP_S = 60.0
 RSS_BOUND_MIB = 64.0
 
@@ -37,8 +35,8 @@ RSS_BOUND_MIB = 64.0
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--index", default=str(ROOT / "work" / "fx-index"), help="index directory (copied)")
-    ap.add_argument("--images", default=os.environ.get("SHOPSEARCH_DATA", str(ROOT.parent / "shared" / "data"))
-                    + "/fashion/images", help="folder of query photos")
+    ap.add_argument("--images", type=Path, default=None,
+                    help="folder of query photos (default: the sample data's fashion/images)")
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--rate", type=float, default=10.0, help="requests per second")
     ap.add_argument("--threads", type=int, default=8)
@@ -46,8 +44,9 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     import shopsearch
 
+    bench = Run("soak", baseline="the first minute after the warm-up (its p99 and RSS; drift, not absolute speed)")
     rng = random.Random(0)
-    photos = sorted(Path(args.images).glob("*.jpg"))
+    photos = sorted((args.images or data_dir("fashion/images")).glob("*.jpg"))
     photos = rng.sample(photos, min(40, len(photos)))
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         index = Path(shutil.copytree(args.index, Path(tmp) / "index"))
@@ -66,13 +65,12 @@ def main() -> int:
     p99_last = max(w["p99_ms"] for w in last) if last else float("nan")
     growth = (rss_end - rss_start) / 2 ** 20
     loads = [x for _, x in result.load] or [os.getloadavg()[0]]
-    out = {**result.to_dict(), "index": args.index, "products": n_products, "machine": platform.machine(),
-           "cpus": os.cpu_count(), "rss_start_mib": rss_start / 2 ** 20, "rss_end_mib": rss_end / 2 ** 20,
+    out = {**result.to_dict(), "index": args.index, "products": n_products,
+           "rss_start_mib": rss_start / 2 ** 20, "rss_end_mib": rss_end / 2 ** 20,
            "rss_first_mib": result.rss[0][1] / 2 ** 20, "rss_growth_after_warmup_mib": growth,
            "rss_max_mib": rss_max / 2 ** 20,
            "rss_bound_mib": RSS_BOUND_MIB, "p99_first_minute_ms": p99_first, "p99_last_minute_ms": p99_last}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "soak.json").write_text(json.dumps(out, indent=2), encoding="utf-8")
     plot(result, RESULTS / "soak_p99.png",
          f"soak: {args.minutes:g} min at {args.rate:g} req/s, {result.requests} requests, {result.errors} errors")
     table = ["| window start (s) | requests | p50 (ms) | p99 (ms) | max (ms) |", "|---|---|---|---|---|"]
@@ -91,7 +89,7 @@ def main() -> int:
           f"- machine load average (1 min) during the run: min {min(loads):.1f}, mean {sum(loads) / len(loads):.1f}, "
           f"max {max(loads):.1f} on {os.cpu_count()} CPUs (other jobs on the machine share them)", "",
           "![p99 and RSS over time](soak_p99.png)", "", *table, ""]
-    (RESULTS / "soak.md").write_text("\n".join(md), encoding="utf-8")
+    bench.write(out, md)
     print("\n".join(md[:8]))
     return 0 if result.errors == 0 and growth <= RSS_BOUND_MIB else 1
 

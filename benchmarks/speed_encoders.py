@@ -15,21 +15,17 @@ Writes ``benchmarks/results/speed_encoders.{json,md}``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import sys
-import time
-from pathlib import Path
+from functools import partial
 
 import numpy as np
+from _harness import Run, data_dir, percentile, stopwatch, time_calls
 
-from shopsearch.config import sample_data_dir
 from shopsearch.encode import create_encoder
 from shopsearch.encode.image_effnet import EfficientNetEncoder
 from shopsearch.encode.joint import JointEncoder
 
-RESULTS = Path(__file__).resolve().parent / "results"
 PATHS = {"pytorch fp32": ("torch", "fp32"), "onnx fp32": ("onnx", "fp32"), "onnx int8": ("onnx", "int8")}
 
 
@@ -41,12 +37,7 @@ def _encoder(label: str, threads: int) -> EfficientNetEncoder:
 
 def _single_ms(enc: EfficientNetEncoder, paths: list[str], n: int = 40) -> float:
     enc.embed_images(paths[:2])
-    times = []
-    for p in paths[:n]:
-        t = time.perf_counter()
-        enc.embed_images([p])
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
+    return statistics.median(time_calls(lambda p: enc.embed_images([p]), paths[:n]))
 
 
 def image_encoders(paths: list[str], threads: int, rounds: int) -> tuple[list[dict], dict]:
@@ -57,9 +48,9 @@ def image_encoders(paths: list[str], threads: int, rounds: int) -> tuple[list[di
         enc.embed_images(paths[:32])  # warm up
     for _ in range(rounds):
         for label, enc in encoders.items():
-            t = time.perf_counter()
-            feats[label] = enc.embed_images(paths)
-            speed[label].append(len(paths) / (time.perf_counter() - t))
+            with stopwatch() as sw:
+                feats[label] = enc.embed_images(paths)
+            speed[label].append(len(paths) / sw.seconds)
     rows = []
     for label, enc in encoders.items():
         one_thread = _encoder(label, 1)
@@ -92,17 +83,15 @@ def heads() -> list[dict]:
                 enc._project(side, one)
         for _ in range(10):  # interleaved blocks of 200 calls
             for name, enc in runtimes.items():
-                for _ in range(200):
-                    t = time.perf_counter()
-                    enc._project(side, one)
-                    lat[name].append(time.perf_counter() - t)
+                ms = time_calls(partial(enc._project, side), [one] * 200)
+                lat[name].extend(m / 1000 for m in ms)  # seconds
         for name, enc in runtimes.items():
-            t = time.perf_counter()
-            for _ in range(5):
-                enc._project(side, batch)
-            per_s = 5 * len(batch) / (time.perf_counter() - t)
+            with stopwatch() as sw:
+                for _ in range(5):
+                    enc._project(side, batch)
+            per_s = 5 * len(batch) / sw.seconds
             out.append({"head": side, "runtime": name, "one_vector_us": round(statistics.median(lat[name]) * 1e6, 1),
-                        "one_vector_p99_us": round(float(np.percentile(lat[name], 99)) * 1e6, 1),
+                        "one_vector_p99_us": round(percentile(lat[name], 99) * 1e6, 1),
                         "vectors_per_second_batch_1024": round(per_s),
                         "min_cosine_onnx_vs_numpy": round(float(cos.min()), 6)})
     return out
@@ -114,19 +103,16 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
-    paths = sorted(str(p) for p in (sample_data_dir() / "fashion" / "images").glob("*.jpg"))[: args.images]
-    load_start = os.getloadavg()
+    run = Run("speed_encoders", baseline="the image encoder in PyTorch fp32 (parity: to PyTorch fp32 and ONNX fp32); "
+              "the joint heads in numpy")
+    paths = sorted(str(p) for p in data_dir("fashion/images").glob("*.jpg"))[: args.images]
     rows, parity = image_encoders(paths, args.threads, args.rounds)
     head_rows = heads()
-    out = {"threads": args.threads, "images": len(paths), "image_encoder": rows, "parity": parity, "heads": head_rows,
-           "load_average_start": load_start, "load_average_end": os.getloadavg()}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "speed_encoders.json").write_text(json.dumps(out, indent=2) + "\n")
+    out = {"threads": args.threads, "images": len(paths), "image_encoder": rows, "parity": parity, "heads": head_rows}
     md = ["# Encoders: PyTorch fp32 vs ONNX fp32 vs ONNX int8; joint heads numpy vs ONNX", "",
           f"{len(paths)} fashion photos, batch 32, {args.threads} threads, decoding included, median of "
           f"{args.rounds} interleaved rounds on a shared 2-core machine (absolute numbers move with the "
-          f"background load; the ratios within a round are the comparison). 1-minute load average "
-          f"{out['load_average_start'][0]:.1f} at the start, {out['load_average_end'][0]:.1f} at the end.", "",
+          "background load; the ratios within a round are the comparison).", "",
           "| image encoder | images/s | one image, ms | one image, ms (1 thread) |", "|---|---|---|---|"]
     md += [f"| {r['path']} | {r['images_per_second']:.1f} | {r['one_image_ms']:.1f} | "
            f"{r['one_image_ms_1_thread']:.1f} |" for r in rows]
@@ -145,7 +131,7 @@ def main() -> int:
            f"{h['vectors_per_second_batch_1024']:,} | {h['min_cosine_onnx_vs_numpy']:.6f} |" for h in head_rows]
     md += ["", "The heads run in ONNX Runtime by default (`JointEncoder(runtime=\"auto\")`, one intra-op thread); "
            "numpy stays the fallback without onnxruntime."]
-    (RESULTS / "speed_encoders.md").write_text("\n".join(md) + "\n")
+    run.write(out, md)
     print("\n".join(md))
     return 0
 

@@ -17,11 +17,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from shopsearch.config import IndexConfig, sample_data_dir
+from _harness import Run, data_dir
+
+from shopsearch.config import IndexConfig
 from shopsearch.index.builder import build_index
 
-RESULTS = Path(__file__).resolve().parent / "results"
 MODELS = {"fp32": "efficientnet-lite0", "int8": "efficientnet-lite0-int8"}
 SYSTEMS = {"fusion": "{}", "joint only": '{"signals": ["joint"]}'}
 
@@ -31,12 +33,13 @@ def main() -> int:
     ap.add_argument("--work", default="work/speed", help="where the two indexes are built")
     ap.add_argument("--reuse", action="store_true", help="reuse indexes already built there")
     args = ap.parse_args()
-    data = sample_data_dir() / "fashion"
+    run = Run("speed_int8_quality", baseline="the index built with the fp32 image encoder (default config otherwise)")
+    data = data_dir("fashion")
     builds = {}
     for label, model in MODELS.items():
-        out = Path(args.work) / f"fx-{label}"
-        if not (args.reuse and (out / "CURRENT").is_file()):
-            report = build_index(data / "products.jsonl", out, IndexConfig(image_model=model, progress=False))
+        folder = Path(args.work) / f"fx-{label}"
+        if not (args.reuse and (folder / "CURRENT").is_file()):
+            report = build_index(data / "products.jsonl", folder, IndexConfig(image_model=model, progress=False))
             builds[label] = report.to_dict()
     metrics: dict[str, dict[str, dict[str, float]]] = {}
     for label in MODELS:
@@ -46,7 +49,7 @@ def main() -> int:
             cmd += ["--system", f"{name.replace(' ', '_')}={spec}"]
         res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
         metrics[label] = {name: _means(res, name.replace(" ", "_")) for name in SYSTEMS}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in SYSTEMS:
         a, b = metrics["fp32"][name], metrics["int8"][name]
         for m in ("ndcg@10", "recall@10", "mrr"):
@@ -54,8 +57,6 @@ def main() -> int:
                          "delta": round(b[m] - a[m], 4), "relative_pct": round(100 * (b[m] - a[m]) / a[m], 2)})
     ok = all(r["relative_pct"] >= -1.0 for r in rows if r["metric"] == "ndcg@10")
     out = {"queries": str(data / "queries_dev.jsonl"), "builds": builds, "results": rows, "within_1pct": ok}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "speed_int8_quality.json").write_text(json.dumps(out, indent=2) + "\n")
     md = ["# int8 image encoder vs fp32: retrieval quality on the fashion dev queries", "",
           "Two full-catalog indexes (7,667 products, default config with the joint model) that differ only in "
           "the image encoder; `shopsearch eval` on the 150 dev queries. Bar: nDCG@10 within 1% of fp32 -> "
@@ -63,7 +64,7 @@ def main() -> int:
           "| system | metric | fp32 | int8 | delta | relative |", "|---|---|---|---|---|---|"]
     md += [f"| {r['system']} | {r['metric']} | {r['fp32']:.4f} | {r['int8']:.4f} | {r['delta']:+.4f} | "
            f"{r['relative_pct']:+.2f}% |" for r in rows]
-    (RESULTS / "speed_int8_quality.md").write_text("\n".join(md) + "\n")
+    run.write(out, md)
     print("\n".join(md))
     return 0
 

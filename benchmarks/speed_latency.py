@@ -17,40 +17,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from _harness import RESULTS, Run, data_dir, latency_summary, percentile, time_calls
 
 import shopsearch
-from shopsearch.config import sample_data_dir
 from shopsearch.encode import create_encoder
 from shopsearch.encode.joint import JointEncoder
 from shopsearch.preprocess.image import load_image
 
-RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def pct(xs: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(xs), q))
-
-
-def summary(ms: list[float]) -> dict:
-    return {"n": len(ms), "p50_ms": round(pct(ms, 50), 2), "p90_ms": round(pct(ms, 90), 2),
-            "p99_ms": round(pct(ms, 99), 2), "mean_ms": round(statistics.fmean(ms), 2)}
-
-
-def timed(fn, items) -> list[float]:  # type: ignore[no-untyped-def]
-    out = []
-    for it in items:
-        t = time.perf_counter()
-        fn(it)
-        out.append((time.perf_counter() - t) * 1000)
-    return out
+BASELINE = "the encoders alone (what a query costs before any search)"
 
 
 def main() -> int:
@@ -60,7 +39,8 @@ def main() -> int:
     ap.add_argument("--image-queries", type=int, default=200)
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
-    data = sample_data_dir() / "fashion"
+    run = Run("speed_latency", baseline=BASELINE)
+    data = data_dir("fashion")
     rng = random.Random(args.seed)
     dev = [json.loads(line)["query"] for line in (data / "queries_dev.jsonl").read_text(encoding="utf-8").splitlines()
            if line.strip()]
@@ -71,30 +51,25 @@ def main() -> int:
     photos = [str(data / p["image"]) for p in rng.sample(products, args.image_queries)]
     photo_images = [load_image(p) for p in photos]  # decoded up front: the query arrives as an image
 
-    out: dict = {"index": args.index, "text_queries": len(texts), "image_queries": len(photos), "runs": {},
-                 "load_average_start": os.getloadavg()}
+    out: dict = {"index": args.index, "text_queries": len(texts), "image_queries": len(photos), "runs": {}}
     samples: dict[str, list[float]] = {}
     for threads in (None, 1):
         label = "default threads" if threads is None else "1 thread"
         runs = measure(args.index, threads, texts, photo_images)
-        out["runs"][label] = {name: summary(ms) for name, ms in runs.items()}
+        out["runs"][label] = {name: latency_summary(ms) for name, ms in runs.items()}
         for name, ms in runs.items():
             samples[f"{name} [{label}]"] = ms
-    out["load_average_end"] = os.getloadavg()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "speed_latency.json").write_text(json.dumps(out, indent=2) + "\n")
     md = ["# Query latency in-process (Python API), full fashion catalog", "",
           f"Index `{Path(args.index).name}` (7,667 products, default config: lexical + e5 text + joint model, "
           f"RRF fusion, k=10, facets on). {len(texts)} distinct text queries (dev queries + product titles), "
-          f"{len(photos)} catalog photos as photo queries (decoded before timing). Shared 2-core machine. "
-          f"1-minute load average {out['load_average_start'][0]:.1f} at the start, "
-          f"{out['load_average_end'][0]:.1f} at the end (2 cores). Targets: text p50 <= 15 ms, image p50 <= 50 ms.", "",
+          f"{len(photos)} catalog photos as photo queries (decoded before timing). "
+          "Targets: text p50 <= 15 ms, image p50 <= 50 ms.", "",
           "![latency histograms](speed_latency.png)", "",
           "| encoder threads | run | n | p50 ms | p90 ms | p99 ms | mean ms |", "|---|---|---|---|---|---|---|"]
     for label, runs in out["runs"].items():
         md += [f"| {label} | {name} | {s['n']} | {s['p50_ms']:.1f} | {s['p90_ms']:.1f} | {s['p99_ms']:.1f} | "
                f"{s['mean_ms']:.1f} |" for name, s in runs.items()]
-    (RESULTS / "speed_latency.md").write_text("\n".join(md) + "\n")
+    run.write(out, md)
     plot(samples, RESULTS / "speed_latency.png")
     print("\n".join(md))
     return 0
@@ -112,17 +87,17 @@ def measure(index: str, threads: int | None, texts: list[str], photos: list) -> 
     engine.search(image=photos[0], k=10)
     text_enc, image_enc, joint = engine.encoders.get("text"), engine.encoders.get("image"), engine.encoders.get("joint")
     return {
-        "text cold (encode + search)": timed(lambda q: engine.search(text=q, k=10), texts),
-        "text warm (cached embedding)": timed(lambda q: engine.search(text=q, k=10), texts),
-        "text warm, facets off": timed(lambda q: engine.search(text=q, k=10, facets=False), texts),
+        "text cold (encode + search)": time_calls(lambda q: engine.search(text=q, k=10), texts),
+        "text warm (cached embedding)": time_calls(lambda q: engine.search(text=q, k=10), texts),
+        "text warm, facets off": time_calls(lambda q: engine.search(text=q, k=10, facets=False), texts),
         # what the engine runs for a new text query: one e5 pass, the joint head on its output
-        "text encoders only (one e5 pass + joint head)": timed(
+        "text encoders only (one e5 pass + joint head)": time_calls(
             lambda q: joint.project_texts(text_enc.embed_queries([q])), texts[:100]),
         # the earlier path (before the joint head reused the text signal's embedding): two e5 passes
-        "text encoders, two e5 passes (text signal + joint's own)": timed(
+        "text encoders, two e5 passes (text signal + joint's own)": time_calls(
             lambda q: (text_enc.embed_queries([q]), joint.embed_queries([q])), texts[:100]),
-        "image query": timed(lambda im: engine.search(image=im, k=10), photos),
-        "image encoder only": timed(lambda im: image_enc.embed_images([im]), photos),
+        "image query": time_calls(lambda im: engine.search(image=im, k=10), photos),
+        "image encoder only": time_calls(lambda im: image_enc.embed_images([im]), photos),
     }
 
 
@@ -138,7 +113,7 @@ def plot(samples: dict[str, list[float]], path: Path) -> None:
             if not name.startswith(kind) or "only" in name or "facets off" in name:
                 continue
             ax.hist(ms, bins=np.logspace(np.log10(max(min(ms), 0.1)), np.log10(max(ms) + 1), 40), alpha=0.5,
-                    label=f"{name} (p50 {pct(ms, 50):.1f}, p99 {pct(ms, 99):.1f})")
+                    label=f"{name} (p50 {percentile(ms, 50):.1f}, p99 {percentile(ms, 99):.1f})")
         ax.axvline(15 if kind == "text" else 50, color="k", linestyle=":", linewidth=1, label="target p50")
         ax.set_xscale("log")
         ax.set_xlabel("ms per query (log)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -28,7 +29,7 @@ def bench_dir(tmp_path: Path) -> Path:
     (d / "fast.py").write_text(
         '"""Fast fake benchmark | with a pipe."""\nimport json, pathlib, sys\n'
         'out = pathlib.Path(__file__).parent / "results"\nout.mkdir(exist_ok=True)\n'
-        '(out / "fast.json").write_text(json.dumps({"args": sys.argv[1:]}))\n'
+        '(out / "fast.json").write_text(json.dumps({"args": sys.argv[1:], "path": sys.path}))\n'
         '(out / "fast.md").write_text("| a |\\n")\n'
     )
     (d / "broken.py").write_text('"""Always fails."""\nraise SystemExit(3)\n')
@@ -63,7 +64,10 @@ def test_run_only_then_summary_keeps_status(bench_dir: Path, capsys: pytest.Capt
     assert "Fast fake benchmark \\| with a pipe." in readme
     row = next(line for line in readme.splitlines() if line.startswith("| `fast`"))
     assert "| ok " in row
-    assert '"--n", "3"' in (bench_dir / "results" / "fast.json").read_text()
+    ran = json.loads((bench_dir / "results" / "fast.json").read_text())
+    assert ran["args"] == ["--n", "3"]
+    # run from the root with the root importable (benchmarks import their servers and kits from tests/)
+    assert str(bench_dir.parent) in ran["path"]
     broken_row = next(line for line in readme.splitlines() if line.startswith("| `broken`"))
     assert broken_row.endswith("| none yet | - | - |")
 
