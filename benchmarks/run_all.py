@@ -12,8 +12,9 @@ repository root on ``PYTHONPATH`` (the scale and hardening benchmarks import the
 kits from ``tests/``), and writes ``benchmarks/results/NAME.json`` and ``NAME.md`` itself
 (through ``_harness.Run``). The summary table between the
 ``<!-- run_all:begin -->`` / ``<!-- run_all:end -->`` markers lists every benchmark with its
-description, result files, when they were last written, and the status of its last run here
-(kept from the previous table for benchmarks not run this time). Logs of each run go to
+description, result files, when they were measured (the date the harness records in the JSON;
+for older files their last commit, or the file time when they have uncommitted changes), and the
+status of its last run here (kept from the previous table for benchmarks not run this time). Logs of each run go to
 ``benchmarks/results/logs/NAME.log``.
 
 This file is not collected by pytest (``testpaths = ["tests"]``); it is tested through
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime as dt
+import json
 import os
 import re
 import shlex
@@ -36,7 +38,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BEGIN, END = "<!-- run_all:begin -->", "<!-- run_all:end -->"
-HEADER = "| benchmark | what it measures | results | updated (UTC) | last run |"
+HEADER = "| benchmark | what it measures | results | measured (UTC) | last run |"
 
 
 @dataclass(frozen=True)
@@ -96,13 +98,56 @@ def _previous_status(readme: Path) -> dict[str, str]:
     return out
 
 
+def _git_date(path: Path) -> str | None:
+    """The last commit date of ``path`` (UTC), or None when it is not committed or has changes."""
+    def git(*args: str) -> str | None:
+        try:
+            p = subprocess.run(["git", *args], cwd=path.parent, capture_output=True, text=True, timeout=10,
+                               check=False, env={**os.environ, "TZ": "UTC"})
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return p.stdout.strip() if p.returncode == 0 else None
+
+    if git("status", "--porcelain", "--", path.name) != "":
+        return None  # untracked, changed, or not in a repository
+    return git("log", "-1", "--format=%cd", "--date=format-local:%Y-%m-%d %H:%M", "--", path.name) or None
+
+
+def _json_date(path: Path) -> str | None:
+    """``run.date`` (the harness) or a top-level ``date`` of a results JSON, as ``YYYY-MM-DD HH:MM`` UTC."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        date = doc.get("run", {}).get("date") or doc.get("date")
+        when = dt.datetime.fromisoformat(str(date).replace("Z", "+00:00")) if isinstance(date, str) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    if when is None:
+        return None
+    when = when.astimezone(dt.UTC) if when.tzinfo else when
+    return when.strftime("%Y-%m-%d %H:%M")
+
+
+def measured(files: list[Path]) -> str:
+    """When results were measured: the date in the JSON (the harness's ``run.date``), else the
+    JSON's last commit (the Markdown may have been edited later), else the files' last commit,
+    else their modification time (UTC)."""
+    data = [p for p in files if p.suffix == ".json"]
+    for p in data:
+        if (date := _json_date(p)) is not None:
+            return date
+    for group in (data, files):
+        dates = [_git_date(p) for p in group]
+        if dates and all(dates):
+            return max(d for d in dates if d)
+    return dt.datetime.fromtimestamp(max(p.stat().st_mtime for p in files), dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def summary_table(benches: list[Benchmark], results: Path, status: dict[str, str], link_base: str) -> str:
     rows = [HEADER, "|---|---|---|---|---|"]
     for b in benches:
         files = [p for p in (results / f"{b.name}.md", results / f"{b.name}.json") if p.is_file()]
         links = ", ".join(f"[{p.name}]({link_base}{p.name})" for p in files) or "none yet"
-        updated = (dt.datetime.fromtimestamp(max(p.stat().st_mtime for p in files), dt.UTC).strftime("%Y-%m-%d %H:%M")
-                   if files else "-")
+        updated = measured(files) if files else "-"
         desc = b.description.replace("|", "\\|")
         rows.append(f"| `{b.name}` | {desc} | {links} | {updated} | {status.get(b.name, '-')} |")
     return "\n".join(rows)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -79,3 +81,32 @@ def test_run_only_then_summary_keeps_status(bench_dir: Path, capsys: pytest.Capt
     assert (bench_dir / "results" / "logs" / "broken.log").is_file()
     capsys.readouterr()
     assert run_all.main(["--bench-dir", str(bench_dir), "--only", "nope"]) == 2
+
+
+def test_measured_date_from_the_json_then_git_then_the_file(tmp_path: Path) -> None:
+    run_all = _load()
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps({"benchmark": "new", "run": {"date": "2026-12-01T10:20:30Z"}, "results": {}}))
+    assert run_all.measured([new]) == "2026-12-01 10:20"
+    # an older result file without the harness's date: its last commit (UTC), once committed and unchanged
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"rows": []}))
+    env = {"GIT_COMMITTER_DATE": "2026-11-26T19:04:56+00:00", "GIT_AUTHOR_DATE": "2026-11-26T19:04:56+00:00",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.org", "HOME": str(tmp_path), "PATH": os.environ["PATH"]}
+    for cmd in (["git", "init", "-q"], ["git", "add", "old.json"], ["git", "commit", "-q", "-m", "results"]):
+        subprocess.run(cmd, cwd=tmp_path, env=env, check=True)
+    assert run_all.measured([old]) == "2026-11-26 19:04"
+    # its Markdown edited and committed later: the numbers are still those of the JSON's commit
+    md = tmp_path / "old.md"
+    md.write_text("# Old results, with a caveat added later\n")
+    later = {**env, "GIT_COMMITTER_DATE": "2026-12-03T07:05:00+00:00", "GIT_AUTHOR_DATE": "2026-12-03T07:05:00+00:00"}
+    for cmd in (["git", "add", "old.md"], ["git", "commit", "-q", "-m", "caveat"]):
+        subprocess.run(cmd, cwd=tmp_path, env=later, check=True)
+    assert run_all.measured([md, old]) == "2026-11-26 19:04"
+    assert run_all.measured([md]) == "2026-12-03 07:05"
+    legacy = tmp_path / "legacy.json"  # a top-level date, as some scripts wrote before the harness
+    legacy.write_text(json.dumps({"date": "2026-11-26T18:51:48+0000"}))
+    assert run_all.measured([legacy]) == "2026-11-26 18:51"
+    old.write_text(json.dumps({"rows": [1]}))  # changed since: the file time
+    assert run_all.measured([old]) != "2026-11-26 19:04"
