@@ -62,6 +62,17 @@ def _number(value: Any) -> float:
     return x if math.isfinite(x) else math.nan
 
 
+def _price_bounds(op: str, value: str | float | tuple[float, float]) -> tuple[float, float]:
+    """(low, high) of a price constraint: a range's own bounds, or open on one side for le / ge."""
+    if op == "range":
+        if not isinstance(value, tuple):
+            raise TypeError(f"a price range needs (low, high), got {value!r}")
+        return float(value[0]), float(value[1])
+    if isinstance(value, tuple):
+        raise TypeError(f"a price {op} constraint needs one value, got {value!r}")
+    return (-math.inf, float(value)) if op == "le" else (float(value), math.inf)
+
+
 class CatalogSignals:
     """Per-position arrays of the product facts ranking uses (NaN = unknown)."""
 
@@ -87,8 +98,7 @@ class CatalogSignals:
         for c in parsed.constraints:
             if c.fields[0] != "price" or c.op in ("eq", "ne"):
                 continue
-            lo, hi = (c.value if c.op == "range" else  # type: ignore[misc]
-                      (-math.inf, float(c.value)) if c.op == "le" else (float(c.value), math.inf))  # type: ignore[arg-type]
+            lo, hi = _price_bounds(c.op, c.value)
             with np.errstate(invalid="ignore", divide="ignore"):
                 over = np.where(price > hi, (price - hi) / max(hi, 1e-9), 0.0)
                 under = np.where(price < lo, (lo - price) / max(lo, 1e-9), 0.0)

@@ -21,9 +21,9 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from cachetools import LRUCache
@@ -46,6 +46,12 @@ from shopsearch.retrieve.filters import FilterIndex
 from shopsearch.retrieve.hooks import QueryPlan, Reranked, SearchContext
 from shopsearch.storage import StorageError
 
+if TYPE_CHECKING:  # loaded on demand (optional extras): only their types here
+    from shopsearch.rank.cf import CFModel
+    from shopsearch.rank.events import Event
+    from shopsearch.rank.graph import GraphModel
+    from shopsearch.rank.ltr import LTRModel
+
 logger = logging.getLogger(__name__)
 
 SIGNAL_FEATURES: tuple[str, ...] = ("lexical", "text", "joint", "image", "joint_image", "composed")
@@ -58,6 +64,11 @@ _PERSONAL = ("profile_sim", "session_sim", "cf", "graph")  # standardised within
 _PROFILE_TTL_S = 5.0  # other processes' events reach a cached profile within this bound
 _POPULARITY_TTL_S = 60.0
 _PROFILES_KEPT = 10_000  # users whose profile stays cached (least recently used go first)
+
+
+def _apply_feedback(state: SessionState, event: Event) -> None:
+    """One feedback event into a session's state (the change :meth:`SessionStore.update` applies)."""
+    state.feedback(event.event, event.product_id)
 
 
 class CatalogFacts:
@@ -113,7 +124,9 @@ class Ranker:
         self.product_info = product_info
         self.sessions = sessions if sessions is not None else SessionStore(ttl_s=config.session_ttl_s)
         self.models_dir = Path(models_dir) if models_dir is not None else None
-        self.cf = self.graph = self.ltr = None
+        self.cf: CFModel | None = None
+        self.graph: GraphModel | None = None
+        self.ltr: LTRModel | None = None
         if self.models_dir is not None:
             self._load_models(self.models_dir)
         self._lock = threading.Lock()
@@ -144,8 +157,8 @@ class Ranker:
         if (folder / "ltr").is_dir() and self.config.uses("ltr"):
             from shopsearch.rank.ltr import LTRModel
 
-            self.ltr = LTRModel.load(folder / "ltr")
-            missing = set(self.ltr.feature_names) - set(FEATURES)
+            ltr = self.ltr = LTRModel.load(folder / "ltr")
+            missing = set(ltr.feature_names) - set(FEATURES)
             if missing:
                 raise ValueError(f"learned ranker in {folder} uses unknown features {sorted(missing)}; retrain it")
         logger.info("ranker models from %s: cf=%s graph=%s ltr=%s", folder, self.cf is not None,
@@ -434,7 +447,7 @@ class Ranker:
         now = time.time()
         for e in accepted:
             if e.session_id is not None and e.event != "impression":
-                self.sessions.update(e.session_id, lambda state, e=e: state.feedback(e.event, e.product_id), now)
+                self.sessions.update(e.session_id, partial(_apply_feedback, event=e), now)
             if e.user_id is not None:
                 self._profiles.pop(e.user_id, None)
         # popularity catches up within its 60 s TTL: recomputing it per event would re-read the
