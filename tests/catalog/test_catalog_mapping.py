@@ -45,6 +45,7 @@ def test_unknown_key_names_key_and_lists_valid_ones() -> None:
         ({"rating_range": [5, 0]}, "rating_range"),
         ({"rating_range": [0]}, "rating_range"),
         ({"rating_range": [0, "inf"]}, "rating_range"),
+        ({"rating_range": [0, 10 ** 400]}, "rating_range"),  # beyond any float (found by hypothesis)
         ({"list_separator": ""}, "list_separator"),
         ({"title": "x", "description": "x"}, "column 'x' feeds both 'title' and 'description'"),
         ({"title": "x", "attributes": ["x"]}, "listed in 'attributes' but also feeds 'title'"),

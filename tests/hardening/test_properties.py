@@ -1,5 +1,8 @@
 """Property-based tests (hypothesis): catalog loaders, the query parser and fusion take any
-Unicode, any number and any JSON shape without crashing; bad input gives the documented error.
+Unicode, any number and any JSON shape; bad input gives the documented error, and what comes
+out keeps its contract: every row accounted for, products that survive their own serialisation,
+mappings that round-trip, parsed constraints that name the vocabulary and the numbers written,
+fused lists without duplicates in score order, normalised scores in the same order.
 
 Example counts are bounded for CI (``SHOPSEARCH_HYPOTHESIS_EXAMPLES``, default 150 per
 property); ``benchmarks/fuzz.py`` runs the same properties with many more.
@@ -13,7 +16,9 @@ import io
 import json
 import math
 import os
+import re
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -61,17 +66,30 @@ KEYS = st.sampled_from(["id", "title", "name", "price", "brand", "category", "im
 ROWS = st.dictionaries(st.one_of(KEYS, TEXT), JSON_VALUES, max_size=8)
 
 
+def _check_product(p: Product) -> None:
+    """What the index stores survives its own serialisation: the JSON of ``to_dict`` read back
+    with ``from_dict`` is the same product (compared as JSON text: NaN in free-form extras
+    never equals itself)."""
+    assert isinstance(p, Product) and p.id.strip()
+    assert p.price is None or (math.isfinite(p.price) and p.price >= 0)
+    text = json.dumps(p.to_dict(), ensure_ascii=False, sort_keys=True)
+    again = Product.from_dict(json.loads(text))
+    assert json.dumps(again.to_dict(), ensure_ascii=False, sort_keys=True) == text
+
+
 def _check_load(path: Path) -> None:
-    """The documented contract: either CatalogError, or a CatalogLoad whose rows are accounted for."""
+    """The documented contract: either CatalogError, or a CatalogLoad whose rows are accounted
+    for, with unique ids, each product intact through its serialisation."""
     try:
         loaded = load_catalog(path, check_images=False)
-    except CatalogError:
+    except CatalogError as exc:
+        assert str(exc)
         return
     assert loaded.n_rows == len(loaded.products) + loaded.n_rejected_rows
+    ids = [p.id for p in loaded.products]
+    assert len(ids) == len(set(ids))  # a duplicate id is a reject, never a second product
     for p in loaded.products:
-        assert isinstance(p, Product) and p.id
-        assert p.price is None or math.isfinite(p.price)
-        json.dumps(p.to_dict(), ensure_ascii=False)  # what the index stores must serialise
+        _check_product(p)
     for r in loaded.rejects:
         assert r.field and r.reason
 
@@ -130,46 +148,86 @@ def test_csv_any_cells(header: list[str], rows: list[list[str]]) -> None:
 @given(ROWS)
 def test_validate_row_any_row(row: dict[str, Any]) -> None:
     outcome = validate_row(row, line=1, file="f", mapping=FieldMapping(), base_dir=Path("/nonexistent"))
-    if not outcome.rejects:
-        p = Product(**outcome.fields)
-        json.dumps(p.to_dict(), ensure_ascii=False)
-        assert p.price is None or math.isfinite(p.price)
+    if outcome.rejects:
+        assert all(r.field and r.reason and r.line == 1 for r in outcome.rejects)
+        return
+    _check_product(Product(**outcome.fields))
+
+
+MAPPING_VALUES = st.one_of(TEXT, st.lists(TEXT, max_size=3), st.booleans(), st.lists(NUMBERS, min_size=2, max_size=2),
+                           JSON_VALUES)
 
 
 @SETTINGS
-@given(st.dictionaries(TEXT, JSON_VALUES, max_size=4))
-def test_field_mapping_any_table(table: dict[str, Any]) -> None:
-    with contextlib.suppress(ValueError, TypeError):  # the documented errors of a bad mapping
-        FieldMapping.from_dict(table)
+@given(st.dictionaries(st.one_of(st.sampled_from(FieldMapping.keys()), TEXT), MAPPING_VALUES, max_size=5))
+def test_field_mapping_any_table_round_trips(table: dict[str, Any]) -> None:
+    """A table is refused with the documented error (an unknown key always by name), or gives a
+    mapping that its own ``to_dict`` (also through JSON) turns back into an equal mapping."""
+    valid = set(FieldMapping.keys())
+    unknown = [k for k in table if k not in valid]
+    try:
+        mapping = FieldMapping.from_dict(table)
+    except (ValueError, TypeError) as exc:
+        assert str(exc)
+        if unknown:
+            assert isinstance(exc, ValueError) and "valid keys" in str(exc) and repr(sorted(unknown)[0]) in str(exc)
+        return
+    assert not unknown
+    assert FieldMapping.from_dict(mapping.to_dict()) == mapping
+    assert FieldMapping.from_dict(json.loads(json.dumps(mapping.to_dict()))) == mapping
 
 
 # -- query parser -------------------------------------------------------------------------------
 
 _PARSER = None
+VOCABULARY = {"base_colour": ["Red", "Black", "Navy Blue"], "gender": ["Men", "Women"],
+              "article_type": ["Tshirts", "Formal Shoes", "Handbags"], "brand": ["Nike", "李宁"]}
+CHEAP, EXPENSIVE = 20.0, 200.0
 
 
 def _parser() -> QueryParser:
     global _PARSER
     if _PARSER is None:
-        _PARSER = QueryParser({"base_colour": ["Red", "Black", "Navy Blue"], "gender": ["Men", "Women"],
-                               "article_type": ["Tshirts", "Formal Shoes", "Handbags"], "brand": ["Nike", "李宁"]},
-                              cheap_price=20.0, expensive_price=200.0)
+        _PARSER = QueryParser(VOCABULARY, cheap_price=CHEAP, expensive_price=EXPENSIVE)
     return _PARSER
+
+
+def _numbers_in(text: str) -> set[float]:
+    """Every number written in ``text`` (after NFKC, as the parser reads it), starting at any
+    digit: "10.5.3" holds 10.5, 0.5, 5.3 and 3."""
+    out = set()
+    for s in re.findall(r"(?=(\d+(?:\.\d+)?))", unicodedata.normalize("NFKC", text)):
+        with contextlib.suppress(ValueError, OverflowError):
+            out.add(float(s))
+    return out
+
+
+def _check_parse(text: str) -> ParsedQuery:
+    """The parser's contract on any text: deterministic and JSON-ready; an attribute constraint
+    names catalogue values of its fields (``value`` is the first); a price bound is finite,
+    >= 0, ordered, and one of the numbers written or the cheap/expensive price."""
+    parsed = _parser().parse(text)
+    assert isinstance(parsed, ParsedQuery) and parsed.original == text
+    assert _parser().parse(text).to_dict() == parsed.to_dict()
+    json.dumps(parsed.to_dict(), ensure_ascii=False, allow_nan=False)
+    for c in parsed.constraints:
+        assert c.as_filter()
+        if c.op in ("eq", "ne"):
+            assert c.values and len(c.values) == len(c.fields) and c.value == c.values[0]
+            assert all(v in VOCABULARY[f] for f, v in zip(c.fields, c.values)), c
+            continue
+        bounds = c.value if isinstance(c.value, tuple) else (c.value,)
+        assert c.fields == ("price",) and len(bounds) == (2 if c.op == "range" else 1), c
+        assert all(isinstance(b, float) and math.isfinite(b) and b >= 0 for b in bounds), c
+        assert bounds == tuple(sorted(bounds)), c
+        assert set(bounds) <= _numbers_in(text) | {CHEAP, EXPENSIVE}, c
+    return parsed
 
 
 @SETTINGS
 @given(TEXT)
 def test_query_parser_any_text(text: str) -> None:
-    parsed = _parser().parse(text)
-    assert isinstance(parsed, ParsedQuery) and parsed.original == text
-    json.dumps(parsed.to_dict(), ensure_ascii=False, allow_nan=False)
-    for c in parsed.constraints:
-        c.as_filter()
-        if c.op in ("le", "ge"):
-            assert math.isfinite(c.value)  # type: ignore[arg-type]
-        if c.op == "range":
-            lo, hi = c.value  # type: ignore[misc]
-            assert math.isfinite(lo) and math.isfinite(hi) and lo <= hi
+    _check_parse(text)
 
 
 DIGITS = st.one_of(st.text("0123456789.", max_size=40), st.integers(300, 500).map(lambda n: "9" * n),
@@ -180,8 +238,22 @@ DIGITS = st.one_of(st.text("0123456789.", max_size=40), st.integers(300, 500).ma
 @given(st.sampled_from(["under ", "between ", "from $", "低于", "", "over "]), DIGITS,
        st.sampled_from(["", " and ", "-", "元以下", " to 9"]), DIGITS)
 def test_query_parser_huge_numbers(pre: str, a: str, mid: str, b: str) -> None:
-    parsed = _parser().parse(f"red shoes {pre}{a}{mid}{b}")
-    json.dumps(parsed.to_dict(), allow_nan=False)
+    parsed = _check_parse(f"red shoes {pre}{a}{mid}{b}")
+    assert ("base_colour", "eq", "Red") in {(c.fields[0], c.op, c.value) for c in parsed.constraints}
+
+
+QUERY_WORDS = st.lists(st.sampled_from(["red ", "nike ", "under ", "50 ", "men ", "not ", "tshirt ", "cheap ",
+                                        "between ", "and ", "9 ", "navy blue ", "handbags ", "李宁", "低于", "元",
+                                        "-", "3.5 ", "over ", "women ", "formal shoes ", "black "]),
+                       max_size=12).map("".join)
+
+
+@SETTINGS
+@given(QUERY_WORDS)
+def test_query_parser_shopper_words(text: str) -> None:
+    """The same contract on queries made of the vocabulary and price words (where constraints
+    are found, unlike in random text)."""
+    _check_parse(text)
 
 
 # -- fusion ---------------------------------------------------------------------------------------
@@ -223,10 +295,24 @@ def test_fusion_any_scores(rk: dict, method: str, weights: dict | None, rrf_k: i
 
 @SETTINGS
 @given(SCORES, st.sampled_from(["minmax", "zscore", "dbsf"]))
-def test_normalize_scores_finite(scores: list[float], method: str) -> None:
-    out = normalize_scores(np.asarray(scores, dtype=np.float32), method)
+def test_normalize_scores_finite_and_order_preserving(scores: list[float], method: str) -> None:
+    """Finite, in [0, 1] for minmax and dbsf, and in the order of the input: NaN and -inf rank
+    as the lowest finite score, +inf as the highest (the documented convention)."""
+    raw = np.asarray(scores, dtype=np.float32)
+    out = normalize_scores(raw, method)
     assert out.shape == (len(scores),)
     assert np.all(np.isfinite(out))
+    if method in ("minmax", "dbsf"):
+        assert np.all((out >= 0) & (out <= 1))
+    finite = np.isfinite(raw)
+    if not finite.any():
+        return
+    key = np.where(np.isnan(raw), -np.inf, raw.astype(np.float64))
+    key = np.clip(key, raw[finite].min(), raw[finite].max())
+    order = np.argsort(key, kind="stable")
+    assert np.all(np.diff(out[order]) >= -1e-12)  # a higher score never normalises lower
+    for i, j in zip(*np.nonzero(key[:, None] == key[None, :])):
+        assert out[i] == out[j]  # equal scores, equal normalised scores
 
 
 # -- image decoding and the update log on arbitrary bytes ---------------------------------------

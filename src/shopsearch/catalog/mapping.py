@@ -336,7 +336,7 @@ def _as_range(value: Any) -> tuple[float, float]:
         raise ValueError(msg)
     try:
         lo, hi = (float(v) for v in value if not isinstance(v, bool))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond any float
         raise ValueError(msg) from None
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise ValueError(msg)
