@@ -139,3 +139,24 @@ def test_chinese_homophone_typos_are_corrected_and_reported(parser: QueryParser,
 @pytest.mark.parametrize("text", ["上一页", "时尚连衣裙", "男士卫衣", "运动孩"])
 def test_real_chinese_words_are_not_corrected(parser: QueryParser, text: str) -> None:
     assert parser.parse(text).corrections == ()
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("皮代 男", "皮带 男"), ("牛仔库 直筒", "牛仔裤 直筒")])
+def test_a_chinese_typo_may_begin_with_a_shorter_term(parser: QueryParser, typed: str, meant: str) -> None:
+    # 皮 (leather) and 牛仔 (denim) are terms themselves; the longer piece sounds like 皮带 / 牛仔裤
+    assert parser.parse(typed).corrected == meant
+
+
+def test_chinese_the_lexicons_do_not_know_stays_in_the_searched_query(parser: QueryParser) -> None:
+    parsed = parser.parse("绝版男士卫衣")
+    assert "绝版" in parsed.normalized.split()  # e5 reads it; the catalogue words do not lose it
+    assert _by_field(parsed) == {"gender": {"Men"}, "article_type": {"Sweatshirts"}}
+    assert all("绝版" not in c.text for c in parsed.constraints)  # not swallowed into a constraint
+
+
+def test_a_value_typed_as_two_words_matches_the_joined_value() -> None:
+    parser = QueryParser({"brand": ["Redtape", "Nike"], "base_colour": ["Red"], "article_type": ["Casual Shoes"]})
+    parsed = parser.parse("red tape shoes")
+    assert _by_field(parsed).get("brand") == {"Redtape"}
+    assert "base_colour" not in _by_field(parsed)
+    assert _by_field(parser.parse("red shoes")).get("base_colour") == {"Red"}

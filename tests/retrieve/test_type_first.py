@@ -128,3 +128,11 @@ def test_a_text_query_runs_e5_once_in_catalogue_words(engine) -> None:  # type: 
     finally:
         encoder.embed_queries = real  # type: ignore[method-assign]
     assert calls == [["Red Sports Shoes for the Women"]], calls
+
+
+def test_who_the_product_is_for_outranks_a_type_the_shop_does_not_have_for_them(engine) -> None:  # type: ignore[no-untyped-def]
+    # every dress in the shop is for women: "red dress for men" asks first of all for men's things
+    result = engine.search("red dress for men", k=5, facets=False)
+    assert {h.product_id for h in result.hits[:3]} == {"t1", "t7", "s5"}  # the shop's red things for men
+    assert not any(c["kind"] == "type" for c in result.parsed["constraints"])
+    assert engine.search("red dress for women", k=3, facets=False).hits[0].product.attributes["article_type"] == "Dress"

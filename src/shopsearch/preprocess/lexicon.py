@@ -89,7 +89,8 @@ class Lexicon:
         """Chinese input-method typos: 2-4 characters that no lexicon term covers, that are not
         a common word, and that sound exactly like one lexicon term (same pinyin, tones
         ignored) become that term: "为衣" -> "卫衣", "连衣群" -> "连衣裙", "默镜" -> "墨镜"
-        (jieba's dictionary says what a common word is).
+        (jieba's dictionary says what a common word is). A typo may begin with a shorter term
+        ("皮代": 皮 is a term, 皮代 sounds like 皮带).
         Returns the corrected text and the (typed, corrected) pairs. Without pypinyin installed,
         nothing is corrected."""
         if not _CJK.search(text):
@@ -105,12 +106,12 @@ class Lexicon:
         while i < n:
             known = next((size for size in range(min(self._max_zh, n - i), 0, -1)
                           if text[i:i + size].lower() in self._zh), 0)
-            if known or not _CJK.match(text[i]):
-                step = max(known, 1)
-                out.append(text[i:i + step])
-                i += step
+            if not _CJK.match(text[i]):
+                out.append(text[i])
+                i += 1
                 continue
-            for size in range(min(4, n - i), 1, -1):
+            # a known term may start a longer typo: 皮代 (皮 "leather") is 皮带, 牛仔库 牛仔裤
+            for size in range(min(4, n - i), max(known, 1), -1):
                 piece = text[i:i + size]
                 freq = _jieba_frequency(piece)
                 if not all(_CJK.match(ch) for ch in piece) or (
@@ -123,8 +124,9 @@ class Lexicon:
                     i += size
                     break
             else:
-                out.append(text[i])
-                i += 1
+                step = max(known, 1)
+                out.append(text[i:i + step])
+                i += step
         return "".join(out), corrections
 
     def _pinyin_index(self) -> dict[tuple[str, ...], str]:

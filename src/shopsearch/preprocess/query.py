@@ -29,6 +29,8 @@ from shopsearch.preprocess.shopper import ShopperLexicon, ShopperTerm, default_s
 from shopsearch.preprocess.spelling import SpellCorrector, common_english_words
 from shopsearch.preprocess.text import STOPWORDS, SYNONYMS, fold_plural, normalize
 
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Chinese characters (a regex class body)
+
 PriceOp = Literal["le", "ge", "range"]
 
 _NUM = r"(\d+(?:\.\d+)?)"
@@ -75,8 +77,8 @@ class Constraint:
         """The constraint as a JSON-style filter on its first field."""
         if self.op in ("eq", "ne"):
             return {self.fields[0]: {self.op: self.value}}
-        if self.op == "range":
-            lo, hi = self.value  # type: ignore[misc]
+        if self.op == "range" and isinstance(self.value, tuple):
+            lo, hi = self.value
             return {self.fields[0]: {"ge": lo, "le": hi}}
         return {self.fields[0]: {self.op: self.value}}
 
@@ -158,6 +160,9 @@ class QueryParser:
                     found.update(f for f, _ in self._resolve(e.terms))
             type_fields = found
         self.type_fields = frozenset(type_fields)
+        # the fields saying who a product is for ("for him", 男士): a shopper's who outranks the type word
+        self.who_fields = frozenset(f for e in self.shopper.entries if e.kind == "gender"
+                                    for f, _ in self._resolve(e.terms)) - self.type_fields
         # the most specific of them (most distinct values): where a predicted type is looked for
         self.type_field = max(sorted(self.type_fields), key=lambda f: n_values.get(f, 0), default=None)
         freq: dict[str, int] = dict(known_words or {})
@@ -176,7 +181,8 @@ class QueryParser:
         constraints: list[Constraint] = []
         lowered = self._parse_price(lowered, constraints)
         lowered = _NEGATION.sub(" _not_ ", lowered)
-        words = re.findall(r"_not_|[a-z0-9]+(?:-[a-z0-9]+)*", lowered)
+        # Chinese the lexicons do not map stays in the query the signals read: e5 understands it
+        words = re.findall(rf"_not_|[a-z0-9]+(?:-[a-z0-9]+)*|[{_HAN}]+", lowered)
         words, corrections = self._correct(words)
         corrections = zh_corrections + corrections
         # words the parser leaves as they are keep the shopper's casing in the rewritten query
@@ -238,9 +244,15 @@ class QueryParser:
 
     def _vocab_match(self, keys: list[tuple[str, ...]], i: int) -> tuple[int, dict[str, str]] | None:
         for size in range(min(self._max_len, len(keys) - i), 0, -1):
+            if any(not k for k in keys[i:i + size]):  # Chinese the lexicons left is no catalogue word
+                continue
             key = tuple(t for k in keys[i:i + size] for t in k)
             if key in self._values:
                 return size, self._values[key]
+            if size > 1:  # "red tape" typed for the value "Redtape"
+                joined = (fold_plural("".join(key)),)
+                if joined in self._values:
+                    return size, self._values[joined]
         return None
 
     def _shopper_match(self, keys: list[tuple[str, ...]], i: int) -> tuple[int, ShopperTerm] | None:
@@ -258,12 +270,13 @@ class QueryParser:
     def _correct(self, words: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
         """Words within one or two typos of a word the catalogue or the lexicons know, corrected
         (digits, short words, known words and common English words are left alone)."""
-        out, corrections = [], []
+        out: list[str] = []
+        corrections: list[tuple[str, str]] = []
         if self._speller is None:
             return words, corrections
         common = common_english_words()
         for w in words:
-            if w == "_not_" or w in STOPWORDS or not w.isalpha() or w in self._known \
+            if w == "_not_" or w in STOPWORDS or not w.isascii() or not w.isalpha() or w in self._known \
                     or fold_plural(w) in self._known or w in SYNONYMS or w in common:
                 out.append(w)
                 continue

@@ -76,6 +76,26 @@ class CandidateGenerator:
             mask |= constraint_mask(c, self.views.filters)
         return mask if mask.any() else None
 
+    def without_conflicting_types(self, parsed: ParsedQuery) -> ParsedQuery:
+        """``parsed`` without its product-type constraints when no live product of those types
+        is for the shopper the query names ("上衣 男": the shop's Tops are all women's): who the
+        product is for outranks the type word, which then neither boosts nor goes first."""
+        types = parsed.types
+        who_fields = self.views.parser.who_fields
+        who = [c for c in parsed.constraints if c.op == "eq" and c.kind != "type" and set(c.fields) <= who_fields]
+        if not types or not who:
+            return parsed
+        alive = self.state.alive
+        who_mask = alive.copy()
+        for c in who:
+            who_mask &= constraint_mask(c, self.views.filters)
+        type_mask = np.zeros(len(alive), dtype=bool)
+        for c in types:
+            type_mask |= constraint_mask(c, self.views.filters)
+        if not who_mask.any() or (type_mask & who_mask).any():
+            return parsed
+        return replace(parsed, constraints=tuple(c for c in parsed.constraints if c.kind != "type"))
+
     def with_predicted_type(self, parsed: ParsedQuery, text_vec: np.ndarray) -> ParsedQuery:
         """When the words name no product type the lexicons know ("anarkali"), the type most of
         the query's nearest products share (e5 text signal, rank-weighted votes of the top

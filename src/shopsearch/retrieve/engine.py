@@ -307,6 +307,8 @@ class Engine:
                 allowed = cands.apply_plan(plan, allowed)
             boost = type_first = None
             if parsed is not None and parsed.constraints and mode != "off" and "attributes" in use:
+                if self.config.shopper_words:
+                    parsed = cands.without_conflicting_types(parsed)
                 fraction = constraint_ranking(parsed.constraints, cands.views.filters, state.alive)
                 type_first = cands.type_mask(parsed) if self.config.shopper_words else None
                 if mode == "filter":
