@@ -267,3 +267,32 @@ def test_cli_train_then_index(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     manifest = json.loads(next(index.glob("v-*/manifest.json")).read_text())
     assert manifest["encoders"]["image"]["name"] == "joint-image"
+
+
+def test_a_photo_alone_searches_the_shop_models_vectors(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """With a shop-trained image model, a photo query's default signals are its image vectors: the
+    joint model's image side (frozen ImageNet features) is not fused in unless asked for."""
+    import shutil
+
+    from shopsearch.config import IndexConfig
+    from shopsearch.index.builder import build_index
+    from shopsearch.retrieve.engine import Engine
+
+    photos, out, _ = trained
+    model = tmp_path / "model"
+    shutil.copytree(out, model)
+    by_product: dict[int, list[str]] = {}
+    for p in photos:
+        by_product.setdefault(p.label, []).append(p.path)
+    catalog = tmp_path / "catalog.jsonl"
+    catalog.write_text("".join(json.dumps({"id": f"p{k}", "title": f"product {k}", "images": v[1:]}) + "\n"
+                               for k, v in by_product.items()))
+    index = tmp_path / "index"
+    build_index(catalog, index, IndexConfig(fields=("title", "image"), image_model=str(model), zero_shot=False,
+                                            cache_path=None, progress=False))  # with the packaged joint model
+    engine = Engine.load(index)
+    assert "joint" in engine.dense
+    photo = by_product[3][0]
+    assert engine.search(image=photo, k=5).signals_used == ("image",)
+    assert set(engine.search(image=photo, k=5, signals=["image", "joint_image"]).signals_used) == {
+        "image", "joint_image"}

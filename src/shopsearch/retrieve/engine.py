@@ -48,7 +48,7 @@ from shopsearch.preprocess.query import ParsedQuery
 from shopsearch.retrieve.assemble import Shaping, assemble
 from shopsearch.retrieve.candidates import CandidateGenerator, Filters
 from shopsearch.retrieve.constraints import constraint_ranking
-from shopsearch.retrieve.encoders import EncoderSet
+from shopsearch.retrieve.encoders import EncoderSet, is_model_dir_setting
 from shopsearch.retrieve.fusion import Ranking
 from shopsearch.retrieve.hooks import QueryPlan, Reranker, SearchContext
 from shopsearch.retrieve.live import LocalUpdates, NoUpdates, Updates
@@ -290,6 +290,12 @@ class Engine:
         use = set(SIGNALS if signals is None else signals)
         if not use <= set(SIGNALS):
             raise ValueError(f"unknown signal(s) {sorted(use - set(SIGNALS))}; valid: {', '.join(SIGNALS)}")
+        if signals is None and not text and is_model_dir_setting(self.manifest.settings.get("image_model")):
+            # A photo alone, and the index has an image model trained on the shop's own photos: its
+            # vectors answer "which product is this"; the joint model's image side reads the
+            # frozen ImageNet features and only pulls a fused ranking back (grocery val top-1
+            # 87.5% image alone vs 66.2% fused, benchmarks/results/photo_model.md).
+            use.discard("joint_image")
         parsed: ParsedQuery | None = None
         queries: dict[str, np.ndarray] = {}
         roles = set(self.dense)

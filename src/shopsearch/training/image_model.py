@@ -72,14 +72,15 @@ class ImageTrainConfig:
     """What decides a shop image model; stored in its ``training.json``.
 
     ``views``: augmented views per photo (``None``: as many as fit ``view_budget`` views in
-    all, at most 6). ``loss``: "proxy" (normalised softmax, ``scale``, ``margin``) or
-    "triplet" (batch-hard, ``triplet_margin``, batches of ``batch_size // 4`` products x 4
-    views). ``val_fraction``: share of the photos of products with >= 3 photos held out for
+    all, at most 6). ``loss``: "triplet" (batch-hard, ``triplet_margin``, batches of
+    ``batch_size // 4`` products x 4 views; the default, chosen on the grocery validation
+    photos by ``benchmarks/photo_model.py``) or "proxy" (normalised softmax, ``scale``,
+    ``margin``). ``val_fraction``: share of the photos of products with >= 3 photos held out for
     the per-epoch validation metric. ``tta_flip``: the model averages each photo with its
     mirror image at indexing and query time.
     """
 
-    loss: ImageLoss = "proxy"
+    loss: ImageLoss = "triplet"
     tune_from: int = 15
     epochs: int = 6
     dim: int = 256
