@@ -160,3 +160,8 @@ def test_a_value_typed_as_two_words_matches_the_joined_value() -> None:
     assert _by_field(parsed).get("brand") == {"Redtape"}
     assert "base_colour" not in _by_field(parsed)
     assert _by_field(parser.parse("red shoes")).get("base_colour") == {"Red"}
+
+
+def test_who_a_product_is_for_comes_from_the_gender_words(parser: QueryParser) -> None:
+    assert parser.who_fields == {"gender"}
+    assert parser.for_everyone == (("gender", "Unisex"),)  # unisex products are for whoever is named

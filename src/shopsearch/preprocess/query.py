@@ -163,6 +163,10 @@ class QueryParser:
         # the fields saying who a product is for ("for him", 男士): a shopper's who outranks the type word
         self.who_fields = frozenset(f for e in self.shopper.entries if e.kind == "gender"
                                     for f, _ in self._resolve(e.terms)) - self.type_fields
+        # products for everyone ("unisex") are for whoever the query names
+        unisex = self.shopper.get(("unisex",))
+        self.for_everyone = tuple(pair for pair in (self._resolve(unisex.terms) if unisex is not None else [])
+                                  if pair[0] in self.who_fields)
         # the most specific of them (most distinct values): where a predicted type is looked for
         self.type_field = max(sorted(self.type_fields), key=lambda f: n_values.get(f, 0), default=None)
         freq: dict[str, int] = dict(known_words or {})

@@ -79,15 +79,20 @@ class CandidateGenerator:
     def without_conflicting_types(self, parsed: ParsedQuery) -> ParsedQuery:
         """``parsed`` without its product-type constraints when no live product of those types
         is for the shopper the query names ("上衣 男": the shop's Tops are all women's): who the
-        product is for outranks the type word, which then neither boosts nor goes first."""
+        product is for outranks the type word, which then neither boosts nor goes first. Unisex
+        products are for anyone ("backpack for guys" finds unisex backpacks)."""
         types = parsed.types
-        who_fields = self.views.parser.who_fields
-        who = [c for c in parsed.constraints if c.op == "eq" and c.kind != "type" and set(c.fields) <= who_fields]
+        parser = self.views.parser
+        who = [c for c in parsed.constraints
+               if c.op == "eq" and c.kind != "type" and set(c.fields) <= parser.who_fields]
         if not types or not who:
             return parsed
         alive = self.state.alive
         who_mask = alive.copy()
         for c in who:
+            extra = tuple(pair for pair in parser.for_everyone if pair[0] in c.fields)
+            if extra:
+                c = replace(c, fields=(*c.fields, *(f for f, _ in extra)), values=(*c.values, *(v for _, v in extra)))
             who_mask &= constraint_mask(c, self.views.filters)
         type_mask = np.zeros(len(alive), dtype=bool)
         for c in types:
