@@ -118,3 +118,19 @@ def test_bad_system_spec_is_named(tiny_index: Path, queries: Path, capsys: pytes
     assert "system 'x': unknown key(s) ['colour']" in capsys.readouterr().err
     assert main(["eval", str(tiny_index), str(queries), "--system", "x={oops"]) == 2
     assert "invalid JSON" in capsys.readouterr().err
+
+
+def test_eval_reads_the_settings_file(
+    tiny_index: Path, queries: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = tmp_path / "shopsearch.toml"
+    settings.write_text('[search]\nsignals_default = 1\n', encoding="utf-8")
+    assert main(["eval", str(tiny_index), str(queries), "--config", str(settings)]) == 2
+    assert "signals_default" in capsys.readouterr().err  # an unknown setting is named
+    settings.write_text('[search]\nconstraints = "off"\n', encoding="utf-8")
+    assert main(["eval", str(tiny_index), str(queries), "--config", str(settings), "--json", "--per-query"]) == 0
+    from_file = json.loads(capsys.readouterr().out)["systems"]["default"]
+    args = ["eval", str(tiny_index), str(queries), "--system", 'off={"constraints": "off"}', "--json", "--per-query"]
+    assert main(args) == 0
+    from_flag = json.loads(capsys.readouterr().out)["systems"]["off"]
+    assert [r["retrieved"] for r in from_file["per_query"]] == [r["retrieved"] for r in from_flag["per_query"]]

@@ -62,7 +62,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise ValueError(f"system names must be unique, got {names}")
     depth = args.depth if args.depth is not None else (max(args.k, 100) if (args.out or args.run_out) else args.k)
-    systems = EngineSystems(args.index, filters=args.filter)
+    base = None
+    if args.config:
+        from shopsearch.config import SearchConfig
+
+        base = SearchConfig.load(args.config)
+    systems = EngineSystems(args.index, filters=args.filter, base=base)
     runs: list[RunResults] = []
     for spec in specs:
         report = evaluate(systems.search_fn(spec), queries, k=args.k, depth=depth, progress=args.progress)
@@ -217,6 +222,8 @@ def add_eval_parsers(subparsers: argparse._SubParsersAction) -> None:  # type: i
     p.add_argument("--system", action="append", metavar="NAME[=JSON|=@FILE]",
                    help="a system to evaluate (repeatable): SearchConfig fields and search options, e.g. "
                         "bm25='{\"signals\": [\"lexical\"]}'; default: one system with the engine defaults")
+    p.add_argument("--config", type=Path, help="settings file (shopsearch.toml, or JSON): its [search] table is the "
+                                               "search settings every system starts from")
     p.add_argument("--run-out", metavar="FILE", help="write a TREC run (qid Q0 docid rank score tag); with several "
                                                      "systems one file each, FILE.stem.NAME.suffix")
     p.add_argument("--out", metavar="RESULTS.json", help="write a results file for `shopsearch report`")

@@ -109,9 +109,11 @@ class EngineSystems:
     ``{id: {"title", "image"}}`` of every product returned, for reports.
     """
 
-    def __init__(self, index_dir: str | Path, filters: Any = None) -> None:
+    def __init__(self, index_dir: str | Path, filters: Any = None, base: SearchConfig | None = None) -> None:
         self.index_dir = Path(index_dir)
         self.filters = filters
+        # a system's fields apply on top of ``base`` (a settings file's [search] table)
+        self.base = dataclasses.replace(base if base is not None else SearchConfig(), query_cache_size=0)
         self._engines: dict[str, Any] = {}
         self.products: dict[str, dict[str, Any]] = {}
 
@@ -120,7 +122,7 @@ class EngineSystems:
 
         key = json.dumps(spec.config, sort_keys=True)
         if key not in self._engines:
-            engine = shopsearch.load(self.index_dir, config=spec.search_config(SearchConfig(query_cache_size=0)))
+            engine = shopsearch.load(self.index_dir, config=spec.search_config(self.base))
             engine.warmup()
             self._engines[key] = engine
         return self._engines[key]
