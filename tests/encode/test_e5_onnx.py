@@ -26,7 +26,7 @@ ENGLISH = [
 ]
 CHINESE = [
     "粉色连衣裙", "男士黑色运动鞋", "耐克女士 As 耐克 Eleme 白色 T-Shirt", "夏季 休闲 女童 白色短裙",
-    "红色t恤衫", "给老公买的生日礼物", "防水登山鞋 男款 42码",
+    "红色短袖衫", "给老公买的生日礼物", "防水登山鞋 男款 42码",
 ]
 ODD = ["", " ", "\x00", "!!!", "👗👠", "emoji 😀 dress", "\u0001control", "<s> </s> <unk> <mask>", "a" * 3]
 LONG = " ".join(["Women Blue Denim Jacket with embroidered 花朵 patches and silver buttons"] * 40)  # > 510 tokens
