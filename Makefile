@@ -23,7 +23,7 @@ test: lint
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks devkit
 	$(VENV)/bin/mypy
 
 clean:

@@ -13,7 +13,7 @@ Index: the first ``--rows`` products of the shared fashion catalogue with their 
     python benchmarks/compaction_race.py [--rows 600] [--runs 5] [--rounds 12]
 
 Writes benchmarks/results/compaction_race.json and .md. Imports the race kit from
-``tests/hardening/racekit.py``: run from the repository root with it on the import path
+``devkit/racekit.py``: run from the repository root with it on the import path
 (``PYTHONPATH=.``, as ``run_all.py`` does).
 """
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from _harness import Run, data_dir
 
-from tests.hardening.racekit import run_races
+from devkit.racekit import run_races
 
 CLI = [sys.executable, "-m", "shopsearch.cli"]
 BASELINE = ("a control: one acknowledged write falsified on purpose must be reported lost by the same checker "

@@ -9,7 +9,7 @@ must be caught by the same checker, which shows the check can fail.
     python benchmarks/crash_safety.py [--writer 100] [--service 30] [--indexer 30]
 
 Writes benchmarks/results/crash_safety.json and .md. Imports the kill -9 kit and the tiny
-catalogue from ``tests/``: run from the repository root with it on the import path
+catalogue from ``devkit/``: run from the repository root with it on the import path
 (``PYTHONPATH=.``, as ``run_all.py`` does).
 """
 
@@ -24,8 +24,8 @@ from pathlib import Path
 
 from _harness import Run
 
-from tests.conftest import tiny_rows, write_catalog
-from tests.hardening import crashkit
+from devkit import crashkit
+from devkit.catalogs import tiny_rows, write_catalog
 
 BASELINE = ("a control: a deliberately lost acknowledged write (the log's last record cut off) must be caught by "
             "the same checker")

@@ -6,7 +6,7 @@ operation, on a real server at 127.0.0.1.
 
 The baseline in the same run is the CI-sized run (the tests' default counts): both must find
 nothing. Writes benchmarks/results/fuzz.json and fuzz.md. Imports the fuzz kit and the service
-fixtures from ``tests/``: run from the repository root with it on the import path
+settings from ``devkit/``: run from the repository root with it on the import path
 (``PYTHONPATH=.``, as ``run_all.py`` does).
 """
 
@@ -41,9 +41,9 @@ def api(examples: int) -> dict:
     from crash_safety import build_tiny  # same folder
 
     import shopsearch
+    from devkit.fuzzkit import run_fuzz
+    from devkit.service import API_KEY, LiveServer, make_settings
     from shopsearch.service import create_app
-    from tests.hardening.fuzzkit import run_fuzz
-    from tests.service.conftest import API_KEY, LiveServer, make_settings
 
     with tempfile.TemporaryDirectory(prefix="fuzz-") as tmp:
         index = build_tiny(Path(tmp) / "tiny")

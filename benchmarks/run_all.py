@@ -9,7 +9,7 @@
 A benchmark is any ``benchmarks/*.py`` except this file and helpers whose name starts with
 ``_``. Each runs as ``python benchmarks/NAME.py [ARGS]`` from the repository root, with the
 repository root on ``PYTHONPATH`` (the scale and hardening benchmarks import their servers and
-kits from ``tests/``), and writes ``benchmarks/results/NAME.json`` and ``NAME.md`` itself
+kits from ``devkit/``), and writes ``benchmarks/results/NAME.json`` and ``NAME.md`` itself
 (through ``_harness.Run``). The summary table between the
 ``<!-- run_all:begin -->`` / ``<!-- run_all:end -->`` markers lists every benchmark with its
 description, result files, when they were measured (the date the harness records in the JSON;

@@ -10,7 +10,7 @@ the embedded engine's top 10 the replica returns (agreement@10; 1.0 = identical)
     python benchmarks/scale_engine.py --index work/fx-index
 
 Writes benchmarks/results/scale_engine.json and .md. The baseline in the same run is the embedded
-engine. Imports the test servers from ``tests/servers.py``: run from the repository root with it
+engine. Imports the test servers from ``devkit/servers.py``: run from the repository root with it
 on the import path (``PYTHONPATH=.``, as ``run_all.py`` does).
 """
 
@@ -27,6 +27,7 @@ import numpy as np
 from _harness import Run, data_dir, percentile, stopwatch
 
 import shopsearch
+from devkit.servers import MilvusServer, PostgresServer
 from shopsearch.config import IndexConfig
 from shopsearch.index.builder import ProductVectors
 from shopsearch.index.lexical import LexicalIndex
@@ -36,7 +37,6 @@ from shopsearch.retrieve.engine import Engine
 from shopsearch.scale.build import build
 from shopsearch.scale.config import StoreConfig
 from shopsearch.scale.replica import load_replica
-from tests.servers import MilvusServer, PostgresServer
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ loads the models once (included in the time, as in a real run).
     python benchmarks/scale_ray.py --products 400
 
 Writes benchmarks/results/scale_ray.json and .md. The baseline in the same run is the single
-process. Imports the Ray test cluster from ``tests/servers.py``: run from the repository root with
+process. Imports the Ray test cluster from ``devkit/servers.py``: run from the repository root with
 it on the import path (``PYTHONPATH=.``, as ``run_all.py`` does).
 """
 
@@ -22,10 +22,10 @@ from typing import Any
 
 from _harness import Run, data_dir, stopwatch
 
+from devkit.servers import RayCluster
 from shopsearch.config import IndexConfig
 from shopsearch.scale.build import build
 from shopsearch.scale.ray_index import RayEncoder
-from tests.servers import RayCluster
 
 
 def main() -> None:

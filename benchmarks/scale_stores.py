@@ -8,7 +8,7 @@ REPLACE in SQLite), fetches of random ids (batches of 50), and bytes per product
     python benchmarks/scale_stores.py --index work/fx-index
 
 Writes benchmarks/results/scale_stores.json and .md. The baseline in the same run is SQLite.
-Imports the PostgreSQL test server from ``tests/servers.py``: run from the repository root with
+Imports the PostgreSQL test server from ``devkit/servers.py``: run from the repository root with
 it on the import path (``PYTHONPATH=.``, as ``run_all.py`` does).
 """
 
@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 from _harness import Run, percentile, stopwatch
 
+from devkit.servers import PostgresServer
 from shopsearch.index.store import STORE_NAME, read_products, write_products
 from shopsearch.scale.postgres import PostgresStore
-from tests.servers import PostgresServer
 
 
 def main() -> None:

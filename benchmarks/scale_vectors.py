@@ -8,7 +8,7 @@ at a time (the service's pattern); filtered searches allow a random 10% of the p
     python benchmarks/scale_vectors.py --n 200000 --fashion-index work/fx-index
 
 Writes benchmarks/results/scale_vectors.json and .md. The baseline in the same run is FAISS in
-process (and an exact scan for recall). Imports the Milvus test server from ``tests/servers.py``:
+process (and an exact scan for recall). Imports the Milvus test server from ``devkit/servers.py``:
 run from the repository root with it on the import path (``PYTHONPATH=.``, as ``run_all.py`` does).
 """
 
@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 from _harness import Run, Stopwatch, latency_summary, stopwatch
 
+from devkit.servers import MilvusServer
 from shopsearch.evaluation.metrics import mean_ranking_metrics
 from shopsearch.index.dense import DenseIndex, DenseParams
 from shopsearch.scale import milvus as milvus_mod
 from shopsearch.scale.milvus import MilvusDenseIndex, MilvusVectors
-from tests.servers import MilvusServer
 
 M, EF_CONSTRUCTION, EF_SEARCH, K = 32, 200, 128, 10
 

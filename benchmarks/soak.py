@@ -9,7 +9,7 @@ the last minute's p99 and RSS are compared against it (drift, not absolute speed
 
 Runs on a private copy of the index (updates are written to it). Writes
 benchmarks/results/soak.json, soak.md and soak_p99.png. Imports the soak kit from
-``tests/hardening/soakkit.py``: run from the repository root with it on the import path
+``devkit/soakkit.py``: run from the repository root with it on the import path
 (``PYTHONPATH=.``, as ``run_all.py`` does).
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from _harness import RESULTS, ROOT, Run, data_dir
 
-from tests.hardening.soakkit import SoakConfig, plot, run_soak
+from devkit.soakkit import SoakConfig, plot, run_soak
 
 WARMUP_S = 60.0
 RSS_BOUND_MIB = 64.0

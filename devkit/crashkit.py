@@ -232,7 +232,7 @@ def kill_service(index_dir: Path, base: State, seed: int, n_ops: int = 150) -> O
     """Stream writes to a real server over HTTP and SIGKILL it at a random moment."""
     rng = random.Random(seed)
     ops = [op for op in make_ops(seed, n_ops, base) if op["op"] != "compact"]  # no compact endpoint
-    from tests.servers import free_port  # here: this file also runs as a script, without tests/ on the path
+    from devkit.servers import free_port  # here: this file also runs as a script, without devkit/ importable
 
     port = free_port()
     proc = start_server(index_dir, port)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.servers import free_port
+from devkit.servers import free_port
 
 KEY = "race-test-key-0123"
 

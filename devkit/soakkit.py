@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.hardening.crashkit import API_KEY, start_server
-from tests.servers import free_port
+from devkit.crashkit import API_KEY, start_server
+from devkit.servers import free_port
 
 TEXT_QUERIES = ["red dress", "black leather shoes for men", "男士蓝色牛仔裤", "女士手提包", "white sneakers",
                 "cotton tshirt under 500", "blue denim shirt", "红色连衣裙", "running shoes", "handbag", "watch",

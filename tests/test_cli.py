@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from devkit.catalogs import tiny_rows, write_catalog
 from shopsearch.cli import main
-
-from .conftest import tiny_rows, write_catalog
 
 
 def test_index_search_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import shopsearch
+from devkit.catalogs import tiny_rows, write_catalog
 from shopsearch.config import IndexConfig
 from shopsearch.encode import create_encoder
 from shopsearch.encode.joint import JointEncoder
@@ -24,8 +25,6 @@ from shopsearch.encode.registry import feature_space
 from shopsearch.evaluation.metrics import ndcg_at_k
 from shopsearch.index.builder import build_index
 from shopsearch.index.manifest import read_manifest, resolve_version
-
-from ..conftest import tiny_rows, write_catalog
 
 INT8 = "efficientnet-lite0-int8"
 

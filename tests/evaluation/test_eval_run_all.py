@@ -68,7 +68,7 @@ def test_run_only_then_summary_keeps_status(bench_dir: Path, capsys: pytest.Capt
     assert "| ok " in row
     ran = json.loads((bench_dir / "results" / "fast.json").read_text())
     assert ran["args"] == ["--n", "3"]
-    # run from the root with the root importable (benchmarks import their servers and kits from tests/)
+    # run from the root with the root importable (benchmarks import their servers and kits from devkit/)
     assert str(bench_dir.parent) in ran["path"]
     broken_row = next(line for line in readme.splitlines() if line.startswith("| `broken`"))
     assert broken_row.endswith("| none yet | - | - |")

@@ -24,8 +24,8 @@ def app_client(writable_index: Path, tmp_path: Path) -> Iterator[object]:
     from fastapi.testclient import TestClient
 
     import shopsearch
+    from devkit.service import make_settings
     from shopsearch.service import create_app
-    from tests.service.conftest import make_settings
 
     engine = shopsearch.load(writable_index)
     settings = make_settings(writable_index, tmp_path / "data")

@@ -23,9 +23,9 @@ need_module("dev", "schemathesis", module_level=True)
 need_module("serve", "uvicorn", module_level=True)
 
 import shopsearch
+from devkit.fuzzkit import run_fuzz
+from devkit.service import API_KEY, LiveServer, make_settings
 from shopsearch.service import create_app
-from tests.hardening.fuzzkit import run_fuzz
-from tests.service.conftest import API_KEY, LiveServer, make_settings
 
 EXAMPLES = int(os.environ.get("SHOPSEARCH_FUZZ_EXAMPLES", "15"))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hardening.racekit import run_races
+from devkit.racekit import run_races
 from tests.optional import need_module
 
 ROUNDS = int(os.environ.get("SHOPSEARCH_RACE_ROUNDS", "8"))

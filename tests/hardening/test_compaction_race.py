@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hardening import crashkit
+from devkit import crashkit
 
 
 def _fresh(tiny_index: Path, tmp_path: Path) -> Path:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import tiny_rows
-from tests.hardening import crashkit
+from devkit import crashkit
+from devkit.catalogs import tiny_rows
 from tests.optional import need_module
 
 KILLS = int(os.environ.get("SHOPSEARCH_CRASH_KILLS", "4"))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hardening import crashkit
+from devkit import crashkit
 from tests.optional import need_module
 
 # ruff: noqa: E402
@@ -27,7 +27,7 @@ from tests.optional import need_module
 need_module("serve", "fastapi", module_level=True)
 need_module("serve", "httpx", module_level=True)
 
-from tests.service.conftest import API_KEY, make_settings
+from devkit.service import API_KEY, make_settings
 
 KEY = {"X-API-Key": API_KEY}
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import tiny_rows, write_catalog
+from devkit.catalogs import tiny_rows, write_catalog
 from tests.optional import need_module
 
 LONG_WORD = "".join(random.Random(3).choice(string.ascii_lowercase) for _ in range(1000))
@@ -97,7 +97,7 @@ def test_over_long_attribute_values_are_rejected(tmp_path: Path) -> None:
 
 
 def test_api_write_of_a_10mb_title_is_refused_naming_the_field(app_client) -> None:  # type: ignore[no-untyped-def]
-    from tests.service.conftest import API_KEY
+    from devkit.service import API_KEY
 
     r = app_client.put("/v1/products/huge", headers={"X-API-Key": API_KEY},
                        json={"title": "x" * 1_000_001})
@@ -152,8 +152,8 @@ def test_an_unforeseen_error_is_a_json_500_and_keeps_the_connection(tiny_index: 
     import shutil
 
     import shopsearch
+    from devkit.service import LiveServer, make_settings
     from shopsearch.service import create_app
-    from tests.service.conftest import LiveServer, make_settings
 
     index = Path(shutil.copytree(tiny_index, tmp_path / "idx"))
     engine = shopsearch.load(index)
@@ -182,8 +182,8 @@ def test_a_client_that_never_finishes_its_request_head_is_cut_off(impl: str) -> 
     need_module("serve", "uvicorn")
     if impl == "httptools":
         need_module("serve", "httptools")
+    from devkit.service import LiveServer
     from shopsearch.service.protocol import head_timeout_protocol
-    from tests.service.conftest import LiveServer
 
     async def app(scope, receive, send):  # type: ignore[no-untyped-def]
         if scope["type"] != "http":

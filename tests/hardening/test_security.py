@@ -21,13 +21,13 @@ need_module("serve", "fastapi", module_level=True)
 from fastapi.testclient import TestClient
 
 import shopsearch
+from devkit.service import API_KEY, make_settings
 from shopsearch.catalog.images import check_image
 from shopsearch.preprocess.image import ImageError, load_image
 from shopsearch.service import create_app
 from shopsearch.service.settings import Settings
 from shopsearch.service.state import require_api_key
 from shopsearch.types import Product
-from tests.service.conftest import API_KEY, make_settings
 
 AUTH = {"X-API-Key": API_KEY}
 ROW = {"id": "z1", "title": "Zebra print scarf", "price": 9.5}
@@ -245,8 +245,8 @@ def test_api_key_never_logged(app_client: TestClient, caplog: pytest.LogCaptureF
 
 def test_key_not_in_server_logs_of_a_real_server(writable_index: Path, tmp_path: Path) -> None:
     need_module("serve", "uvicorn")
-    from tests.hardening import crashkit
-    from tests.servers import free_port
+    from devkit import crashkit
+    from devkit.servers import free_port
 
     log = tmp_path / "server.log"
     port = free_port()

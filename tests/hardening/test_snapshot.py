@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 import shopsearch
+from devkit import crashkit
+from devkit.catalogs import tiny_rows
+from devkit.servers import free_port
 from shopsearch.cli import main
 from shopsearch.index.manifest import resolve_version
 from shopsearch.index.snapshot import SNAPSHOT_MANIFEST, SnapshotError, restore, snapshot, verify_snapshot
 from shopsearch.rank.events import EventLog
-from tests.conftest import tiny_rows
-from tests.hardening import crashkit
 from tests.optional import need_module
-from tests.servers import free_port
 
 
 @pytest.fixture()

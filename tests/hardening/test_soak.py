@@ -17,8 +17,8 @@ from tests.optional import need_module
 # when SHOPSEARCH_REQUIRE names the part; tests/optional.py)
 need_module("serve", "uvicorn", module_level=True)
 
-from tests.conftest import tiny_rows
-from tests.hardening.soakkit import SoakConfig, run_soak
+from devkit.catalogs import tiny_rows
+from devkit.soakkit import SoakConfig, run_soak
 
 DURATION = float(os.environ.get("SHOPSEARCH_SOAK_SECONDS", "60"))
 WARMUP = min(15.0, DURATION / 4)

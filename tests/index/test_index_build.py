@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 
 import shopsearch
+from devkit.catalogs import tiny_rows, write_catalog
 from shopsearch.config import IndexConfig
 from shopsearch.index.builder import build_index
 from shopsearch.index.manifest import IndexFormatError, read_manifest, resolve_version
-
-from ..conftest import tiny_rows, write_catalog
 
 
 def test_manifest_round_trip(tiny_index: Path) -> None:

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 import shopsearch
+from devkit.catalogs import tiny_rows, write_catalog
 from shopsearch.config import IndexConfig
 from shopsearch.index.builder import build_index
 from shopsearch.index.manifest import IndexFormatError, resolve_version
-
-from ..conftest import tiny_rows, write_catalog
 
 
 @pytest.fixture(scope="module")

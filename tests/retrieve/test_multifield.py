@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 
 import shopsearch
+from devkit.catalogs import tiny_rows, write_catalog
 from shopsearch.config import IndexConfig, SearchConfig
 from shopsearch.index.builder import build_index
 from shopsearch.index.dense import DenseIndex
 from shopsearch.types import Product
-
-from ..conftest import tiny_rows, write_catalog
 
 
 def test_dense_max_and_mean_aggregation_hand_computed() -> None:

@@ -62,8 +62,8 @@ def test_api_reports_the_correction(shop_index: Path, tmp_path: Path) -> None:
     need_module("serve", "fastapi")
     from fastapi.testclient import TestClient
 
+    from devkit.service import make_settings
     from shopsearch.service import create_app
-    from tests.service.conftest import make_settings
 
     with TestClient(create_app(make_settings(shop_index, tmp_path / "data", voice=False),
                                engine=shopsearch.load(shop_index))) as client:
@@ -76,9 +76,9 @@ def test_api_reports_the_correction(shop_index: Path, tmp_path: Path) -> None:
 def text_engine(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """200 text-only products of five types; six kurtas are "Anarkali" (too few titles for the
     learned expansion, so only the nearest-products vote can tell the type)."""
+    from devkit.catalogs import write_catalog
     from shopsearch.config import IndexConfig
     from shopsearch.index.builder import build_index
-    from tests.conftest import write_catalog
 
     kinds = {"Kurtas": "Kurta", "Tshirts": "Tee", "Watches": "Watch", "Heels": "Pumps", "Jeans": "Denim Jeans"}
     colours = ["Red", "Blue", "Green", "Black", "White", "Pink", "Grey", "Yellow"]

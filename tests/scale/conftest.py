@@ -25,7 +25,7 @@ def _need_module(name: str) -> None:
 @pytest.fixture(scope="package")
 def postgres() -> Iterator[object]:
     _need_module("psycopg")
-    from tests.servers import PostgresServer, postgres_bindir
+    from devkit.servers import PostgresServer, postgres_bindir
 
     if postgres_bindir() is None:
         unavailable("scale", "PostgreSQL server binaries not found (apt-get install postgresql)")
@@ -36,7 +36,7 @@ def postgres() -> Iterator[object]:
 @pytest.fixture(scope="package")
 def milvus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     _need_module("pymilvus")
-    from tests.servers import MILVUS_SERVER_ENV, MilvusServer, milvus_server_script
+    from devkit.servers import MILVUS_SERVER_ENV, MilvusServer, milvus_server_script
 
     if milvus_server_script() is None:
         unavailable("scale",
@@ -48,7 +48,7 @@ def milvus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 @pytest.fixture(scope="package")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     _need_module("ray")
-    from tests.servers import RayCluster
+    from devkit.servers import RayCluster
 
     with RayCluster(tmp_path_factory.mktemp("ray"), num_cpus=2) as cluster:
         yield cluster

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 import shopsearch
+from devkit.catalogs import tiny_rows, write_catalog
 from shopsearch.config import IndexConfig
 from shopsearch.retrieve.engine import Engine
 from shopsearch.scale.build import build
 from shopsearch.scale.config import StoreConfig
-from tests.conftest import tiny_rows, write_catalog
 from tests.scale.conftest import fresh_namespace
 
 BACKENDS = ("sqlite+faiss", "postgres+milvus", "ray+postgres+milvus")

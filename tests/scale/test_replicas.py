@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import tiny_rows, write_catalog
+from devkit.catalogs import tiny_rows, write_catalog
+from devkit.servers import free_port, stop_group
 from tests.scale.conftest import fresh_namespace
-from tests.servers import free_port, stop_group
 
 # A write through one replica is visible through the other within this bound: the change-log
 # poll (sync_interval 0.5 s) plus at most one Milvus time tick (~0.4 s), with margin for a

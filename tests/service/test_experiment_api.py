@@ -7,9 +7,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from devkit.service import make_settings
 from shopsearch.service import create_app
-
-from .conftest import make_settings
 
 
 def test_split_traffic_experiment(read_engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import shopsearch
+from devkit.service import make_settings
 from shopsearch.types import Product
 from tests.optional import need_module
-from tests.service.conftest import make_settings
 
 
 def test_feedback_is_stored(client) -> None:  # type: ignore[no-untyped-def]
@@ -156,7 +156,7 @@ def test_run_serves_on_localhost_with_two_workers(tiny_index: Path, tmp_path: Pa
     need_module("serve", "uvicorn")
     import httpx
 
-    from tests.servers import free_port
+    from devkit.servers import free_port
 
     port = free_port()
     code = ("import sys; from shopsearch.service import run; "

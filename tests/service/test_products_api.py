@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 import shopsearch
+from devkit.service import API_KEY, make_settings
 from shopsearch.service import create_app
-from tests.service.conftest import API_KEY, copy_index, make_settings
+from tests.service.conftest import copy_index
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 

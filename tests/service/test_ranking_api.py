@@ -9,9 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 import shopsearch
+from devkit.service import make_settings
 from shopsearch.service import create_app
 
-from .conftest import copy_index, make_settings
+from .conftest import copy_index
 
 
 @pytest.fixture(scope="module")

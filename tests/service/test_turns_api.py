@@ -9,11 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 import shopsearch
+from devkit.service import make_settings
 from shopsearch.retrieve.paging import view, weak_match
 from shopsearch.service import create_app
 from shopsearch.types import Hit, Product
 
-from .conftest import copy_index, make_settings
+from .conftest import copy_index
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from devkit.service import make_settings
 from shopsearch.service import create_app
 from tests.optional import needs, unavailable
-from tests.service.conftest import make_settings
 from tests.voice.audio import ESPEAK, reencode, speak, tone_wav
 
 pytestmark = needs("voice", "needs Debian's espeak-ng (apt-get install espeak-ng)" if ESPEAK is None else None)
