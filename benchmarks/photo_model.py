@@ -29,29 +29,30 @@ the team's test photos are the unseen measure. Writes ``benchmarks/results/photo
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
-import os
-import platform
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from photo_search import load_grocery, loadavg, log, metrics, product_max  # same folder
+from _harness import RESULTS, Run, data_dir, load_average, percentile, stopwatch
+from photo_search import load_grocery, log, metrics, product_max  # same folder
 
-from shopsearch.config import DataNotFoundError, IndexConfig, SearchConfig, sample_data_dir
+from shopsearch.config import IndexConfig, SearchConfig
 from shopsearch.encode.shop_image import IMAGE_SUBDIR, ShopImageEncoder
 from shopsearch.index.builder import build_index
 from shopsearch.retrieve.engine import Engine
 from shopsearch.training.image_model import ImageTrainConfig, Photo, export_image_model, fit_image_model
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 WORK = HERE / ".work"
+BASELINE = ("the frozen EfficientNet-Lite0 features from the same network pass (iconic image only, nearest photo, "
+            "class centroid), and end to end an index built with EfficientNet-Lite0 (shopsearch without a trained "
+            "model)")
+# keys of a results file written before the harness that the harness's run record now holds
+LEGACY_RUN_KEYS = ("benchmark", "run_utc", "machine", "total_seconds", "end_to_end_rerun")
 
 
 def l2n(x: np.ndarray) -> np.ndarray:
@@ -91,14 +92,14 @@ def end_to_end(index: Path, data: dict[str, Any], signals: list[str] | None) -> 
     scores = np.full((len(data["val_paths"]), n), -np.inf, np.float32)
     took = []
     for i, path in enumerate(data["val_paths"]):
-        t = time.perf_counter()
-        res = engine.search(image=path, k=n, signals=signals)
-        took.append((time.perf_counter() - t) * 1000)
+        with stopwatch() as sw:
+            res = engine.search(image=path, k=n, signals=signals)
+        took.append(sw.ms)
         for rank, hit in enumerate(res.hits):
             scores[i, int(hit.product_id)] = n - rank  # rank order is what counts
     out = metrics(scores, data["val_y"], data["val_coarse"], data["coarse"])
-    out["query_ms_p50"] = round(float(np.percentile(took, 50)), 1)
-    out["query_ms_p95"] = round(float(np.percentile(took, 95)), 1)
+    out["query_ms_p50"] = round(percentile(took, 50), 1)
+    out["query_ms_p95"] = round(percentile(took, 95), 1)
     return out
 
 
@@ -143,9 +144,7 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         (f"Catalogue: {d['products']} products, each with its iconic image and its *train* in-store photos "
          f"({d['catalogue_photos']} photos): what `shopsearch train` learns from. Queries: {d['val_photos']} "
-         f"*val* in-store photos ({d['val_products']} products). The test split is not used. Run {r['run_utc']}, "
-         f"{r['total_seconds'] / 60:.1f} min on {r['machine']['cpus']} CPUs (load {r['machine']['load_start']} -> "
-         f"{r['machine']['load_end']})."),
+         f"*val* in-store photos ({d['val_products']} products). The test split is not used."),
         "",
         "**Val numbers were seen while choosing the loss and the epoch**; the team's test photos are the "
         "unseen measure.",
@@ -196,11 +195,26 @@ def markdown(r: dict[str, Any]) -> str:
          "fashion one in both indexes. Index images/s: cold embedding cache, all photos of the catalogue."),
         "",
     ]
-    if "end_to_end_rerun" in r:
-        e = r["end_to_end_rerun"]
-        lines += [(f"The end-to-end section was re-run on {e['run_utc']} (`--end-to-end-only`, same model and "
-                   f"indexes; load {e['load_start']} -> {e['load_end']}); the rest is from the run above."), ""]
+    if "first_run" in r:
+        e = r["first_run"]
+        commit = f" at commit `{e['commit']}`" if e.get("commit") else ""
+        lines += [(f"Only the end-to-end section is from this run (`--end-to-end-only`, same model and indexes); "
+                   f"training, options and baselines are from the run of {e['date']}{commit} "
+                   f"({e['seconds'] / 60:.1f} min; `first_run` in the JSON)."), ""]
     return "\n".join(lines)
+
+
+def previous_results() -> dict[str, Any]:
+    """The results of the last full run (``results/photo_model.json``), with ``first_run``: the record
+    of the run that trained the model. Reads files written before the harness too (no ``run``)."""
+    doc = json.loads((RESULTS / "photo_model.json").read_text(encoding="utf-8"))
+    if "schema" in doc:
+        results = dict(doc["results"])
+        results.setdefault("first_run", doc["run"])
+        return results
+    results = {k: v for k, v in doc.items() if k not in LEGACY_RUN_KEYS}
+    results["first_run"] = {"date": doc["run_utc"], "seconds": doc["total_seconds"], "machine": doc["machine"]}
+    return results
 
 
 def main() -> int:
@@ -217,36 +231,24 @@ def main() -> int:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("shopsearch.training").setLevel(logging.INFO)  # per-epoch validation top-1
-    t0 = time.perf_counter()
-    load_start = loadavg()
-    try:
-        root = sample_data_dir() / "grocery"
-    except DataNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not (root / "photo_queries.jsonl").is_file():
-        print(f"error: {root}/photo_queries.jsonl is missing (set SHOPSEARCH_DATA to the folder holding grocery/)",
-              file=sys.stderr)
-        return 2
+    run = Run("photo_model", baseline=BASELINE)
+    root = data_dir("grocery/photo_queries.jsonl").parent  # exits naming $SHOPSEARCH_DATA when absent
     data = load_grocery(root)
     n = len(data["products"])
     cat = [Photo(data["iconic_paths"][i], i) for i in range(n)]
     cat += [Photo(p, int(y)) for p, y in zip(data["train_paths"], data["train_y"])]
     val = [Photo(p, int(y)) for p, y in zip(data["val_paths"], data["val_y"])]
     WORK.mkdir(parents=True, exist_ok=True)
-    log(f"grocery: {len(cat)} catalogue photos, {len(val)} val photos; load {load_start}")
+    log(f"grocery: {len(cat)} catalogue photos, {len(val)} val photos; load {load_average()}")
     if args.end_to_end_only:
-        previous = json.loads((RESULTS / "photo_model.json").read_text())
+        previous = previous_results()
         rows = end_to_end_rows(data, WORK / "grocery-model" / IMAGE_SUBDIR, previous["chosen_loss"], args.threads,
                                rebuild=False)
         speeds = {r["model"]: r["images_per_second"] for r in previous["end_to_end"]}
         for r in rows:  # indexing speed comes from the run that built the indexes
             r["images_per_second"] = r["images_per_second"] or speeds.get(r["model"])
         previous["end_to_end"] = rows
-        previous["end_to_end_rerun"] = {"run_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-                                        "load_start": load_start, "load_end": loadavg()}
-        (RESULTS / "photo_model.json").write_text(json.dumps(previous, indent=2) + "\n")
-        (RESULTS / "photo_model.md").write_text(markdown(previous))
+        run.write(previous, markdown(previous))
         print(markdown(previous))
         return 0
 
@@ -296,19 +298,13 @@ def main() -> int:
     e2e = [] if args.no_end_to_end else end_to_end_rows(data, model_dir, chosen, args.threads, rebuild=True)
 
     report = {
-        "benchmark": "photo_model",
-        "run_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "data": {"root": str(root), "products": n, "catalogue_photos": len(cat), "val_photos": len(val),
                  "val_products": len(set(data["val_y"].tolist())), "test_split_used": False},
         "training": training, "chosen_loss": chosen, "options": options, "end_to_end": e2e,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "threads": args.threads,
-                    "load_start": load_start, "load_end": loadavg()},
-        "total_seconds": round(time.perf_counter() - t0, 1),
+        "threads": args.threads,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "photo_model.json").write_text(json.dumps(report, indent=2) + "\n")
     md = markdown(report)
-    (RESULTS / "photo_model.md").write_text(md)
+    run.write(report, md)
     print(md)
     return 0
 

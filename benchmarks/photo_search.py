@@ -32,12 +32,10 @@ checksum, preprocessing, crop setting and photo list), so reruns skip extraction
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
 import importlib
 import json
 import os
-import platform
 import random
 import sys
 import time
@@ -46,14 +44,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _harness import Run, Stopwatch, data_dir, load_average, stopwatch
 from PIL import Image
 
-from shopsearch.config import DataNotFoundError, sample_data_dir
 from shopsearch.preprocess.image import load_image, pad_to_square, to_array
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 WORK = HERE / ".work"
+BASELINE = ("`iconic`: the product's web-shop iconic image as its only photo (what a catalogue without shop photos "
+            "has), per backbone; Lite0 is the project's current encoder")
 SEED = 0
 
 # name -> (package, model-file class, input size). Sizes are the networks' native ones
@@ -78,13 +77,6 @@ TTA: dict[str, list[int]] = {
 PREPROCESS_VERSION = "pad-square-bicubic-v1"
 C_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0)
 BOOTSTRAP = 2000
-
-
-def loadavg() -> list[float]:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return []
 
 
 def log(msg: str) -> None:
@@ -173,7 +165,7 @@ def extract(model: Any, paths: list[str], size: int, tta: bool, batch: int, labe
     chunks = [paths[a:a + per_batch] for a in range(0, len(paths), per_batch)]
     decode = lambda ps: np.stack([views(p, size, tta) for p in ps])  # noqa: E731
     out: list[np.ndarray] = []
-    t0 = time.perf_counter()
+    sw = Stopwatch()
     done = 0
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(decode, chunks[0]) if chunks else None
@@ -186,9 +178,9 @@ def extract(model: Any, paths: list[str], size: int, tta: bool, batch: int, labe
             out.append(l2n(feats).reshape(n, v, -1))
             done += n
             if (i + 1) % 10 == 0 or i + 1 == len(chunks):
-                el = time.perf_counter() - t0
+                el = sw.elapsed
                 log(f"  {label}: {done}/{len(paths)} images ({done * v / el:.1f} views/s, {el:.0f}s, "
-                    f"load {loadavg()})")
+                    f"load {load_average()})")
     return np.concatenate(out).astype(np.float32)
 
 
@@ -212,20 +204,20 @@ def features(name: str, data: dict[str, Any], batch: int, rebuild: bool) -> tupl
                 return {k: z[k] for k in ("train", "iconic", "val")}, {"cached": True, "key": key}
         log(f"{name}: cache {path} is stale (weights, preprocessing or photo list changed); re-extracting")
     model = build_model(name)
-    t0 = time.perf_counter()
-    feats = {
-        "iconic": extract(model, data["iconic_paths"], size, False, batch, f"{name} iconic")[:, 0],
-        "train": extract(model, data["train_paths"], size, False, batch, f"{name} train")[:, 0],
-        "val": extract(model, data["val_paths"], size, True, batch, f"{name} val x{len(VIEWS)} views"),
-    }
-    seconds = time.perf_counter() - t0
+    with stopwatch() as sw:
+        feats = {
+            "iconic": extract(model, data["iconic_paths"], size, False, batch, f"{name} iconic")[:, 0],
+            "train": extract(model, data["train_paths"], size, False, batch, f"{name} train")[:, 0],
+            "val": extract(model, data["val_paths"], size, True, batch, f"{name} val x{len(VIEWS)} views"),
+        }
+    seconds = sw.seconds
     WORK.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp-{os.getpid()}.npz")
     np.savez_compressed(tmp, key=np.array(key), **feats)
     os.replace(tmp, path)
     n_views = len(data["iconic_paths"]) + len(data["train_paths"]) + len(data["val_paths"]) * len(VIEWS)
     return feats, {"cached": False, "key": key, "extract_seconds": round(seconds, 1), "views": n_views,
-                   "load_after": loadavg()}
+                   "load_after": load_average()}
 
 
 def speed(names: list[str], paths: list[str], threads: int, rounds: int, batch: int = 32) -> dict[str, Any]:
@@ -241,18 +233,16 @@ def speed(names: list[str], paths: list[str], threads: int, rounds: int, batch: 
     for r in range(rounds):
         for n in names:
             size = BACKBONES[n][2]
-            load_before = loadavg()
-            t = time.perf_counter()
-            for a in range(0, len(paths), batch):
-                forward(models[n], pixels[n][a:a + batch])
-            fwd = time.perf_counter() - t
-            t = time.perf_counter()
-            for a in range(0, len(paths), batch):
-                forward(models[n], np.stack([views(p, size, False)[0] for p in paths[a:a + batch]]))
-            e2e = time.perf_counter() - t
-            per[n].append({"round": r, "forward_images_per_second": round(len(paths) / fwd, 2),
-                           "end_to_end_images_per_second": round(len(paths) / e2e, 2),
-                           "load_before": load_before, "load_after": loadavg()})
+            load_before = load_average()
+            with stopwatch() as fwd:
+                for a in range(0, len(paths), batch):
+                    forward(models[n], pixels[n][a:a + batch])
+            with stopwatch() as e2e:
+                for a in range(0, len(paths), batch):
+                    forward(models[n], np.stack([views(p, size, False)[0] for p in paths[a:a + batch]]))
+            per[n].append({"round": r, "forward_images_per_second": round(len(paths) / fwd.seconds, 2),
+                           "end_to_end_images_per_second": round(len(paths) / e2e.seconds, 2),
+                           "load_before": load_before, "load_after": load_average()})
             log(f"  speed round {r + 1}/{rounds} {n}: {per[n][-1]}")
     return {n: {"images": len(paths), "batch": batch, "threads": threads, "input_size": BACKBONES[n][2],
                 "rounds": per[n],
@@ -337,15 +327,15 @@ def evaluate(feats: dict[str, np.ndarray], data: dict[str, Any], cv_cache: Path 
     train, iconic, val = feats["train"], feats["iconic"], feats["val"]
     ty, vy, vc, coarse = data["train_y"], data["val_y"], data["val_coarse"], data["coarse"]
     centroids = l2n(np.stack([train[ty == p].mean(0) for p in range(n_products)]))
-    t = time.perf_counter()
     clf, lr_info = (None, {"skipped": "scikit-learn not installed"})
     try:
         import sklearn  # noqa: F401
     except ImportError:
         pass
     else:
-        clf, lr_info = fit_logreg(train, ty, cv_cache, feature_key)
-        lr_info["fit_seconds"] = round(time.perf_counter() - t, 1)
+        with stopwatch() as sw:
+            clf, lr_info = fit_logreg(train, ty, cv_cache, feature_key)
+        lr_info["fit_seconds"] = round(sw.seconds, 1)
         if list(clf.classes_) != list(range(n_products)):
             raise SystemExit("logreg classes do not cover every product")
     out: dict[str, Any] = {"logreg": lr_info, "results": {}}
@@ -368,7 +358,7 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
-def markdown(report: dict[str, Any]) -> str:
+def markdown(report: dict[str, Any], cpus: int | None) -> str:
     bb = report["backbones"]
     names = list(bb)
     d = report["data"]
@@ -377,9 +367,8 @@ def markdown(report: dict[str, Any]) -> str:
         "# Photo search on the grocery set: phone photo -> product (frozen EfficientNet-Lite)", "",
         f"Queries: {d['val_photos']} in-store *val* photos ({d['val_products']} of the {d['products']} products "
         f"present); candidates: all {d['products']} products. Shop photos: {d['train_photos']} *train* photos "
-        f"(16-70 per product). The source's test split is not used. Run {report['run_utc']}, total "
-        f"{report['total_seconds'] / 60:.1f} min on {report['machine']['cpus']} CPUs"
-        + (f" (features from the cache for {', '.join(cached)})" if cached else "") + ".", "",
+        f"(16-70 per product). The source's test split is not used."
+        + (f" Features came from the cache for {', '.join(cached)}." if cached else ""), "",
         "## Methods, no test-time augmentation", "",
         "top-1 / top-5 / MRR in %, 95% bootstrap CI of top-1 in brackets, coarse = top-1 on the coarse "
         "class (e.g. \"apple\" for any apple). `iconic` (the web-shop image as the product's only photo) is the "
@@ -439,7 +428,7 @@ def markdown(report: dict[str, Any]) -> str:
         md += ["", f"{s0['images']} train photos, batch {s0['batch']}, torch threads {s0['threads']}, one warm-up "
                f"batch, median of {len(s0['rounds'])} rounds interleaved across the backbones (every round in the "
                "JSON). Forward = network only on pre-decoded pixels; end-to-end adds JPEG decoding and "
-               f"preprocessing, sequentially. The machine has {report['machine']['cpus']} cores and other jobs "
+               f"preprocessing, sequentially. The machine has {cpus} cores and other jobs "
                "were running (load average above 2 means the cores were shared): compare the backbones with "
                "each other, not with numbers from other runs."]
     md += ["", "## What was measured and what was not", "",
@@ -473,7 +462,7 @@ def main() -> int:
     ap.add_argument("--no-speed", action="store_true", help="skip the throughput measurement")
     ap.add_argument("--rebuild", action="store_true", help="ignore the feature cache")
     args = ap.parse_args()
-    t_start = time.perf_counter()
+    run = Run("photo_search", baseline=BASELINE)
 
     random.seed(SEED)
     np.random.seed(SEED)
@@ -482,18 +471,10 @@ def main() -> int:
     torch.manual_seed(SEED)
     torch.set_num_threads(args.threads)
 
-    try:
-        root = sample_data_dir() / "grocery"
-    except DataNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not (root / "photo_queries.jsonl").is_file():
-        print(f"error: grocery data not found: {root}/photo_queries.jsonl is missing "
-              "(set SHOPSEARCH_DATA to the folder holding grocery/)", file=sys.stderr)
-        return 2
+    root = data_dir("grocery/photo_queries.jsonl").parent  # exits naming $SHOPSEARCH_DATA when absent
     data = load_grocery(root)
     log(f"grocery at {root}: {len(data['train_paths'])} train photos, {len(data['val_paths'])} val queries, "
-        f"{len(data['products'])} products; load {loadavg()}")
+        f"{len(data['products'])} products; load {load_average()}")
 
     available, skipped = [], {}
     for n in args.backbones:
@@ -534,26 +515,19 @@ def main() -> int:
         backbones[n] = entry
 
     report = {
-        "benchmark": "photo_search",
-        "run_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "data": {"root": str(root), "products": len(data["products"]), "train_photos": len(data["train_paths"]),
                  "val_photos": len(data["val_paths"]), "val_products": len(set(data["val_y"].tolist())),
                  "test_split_used": False},
         "config": {"seed": SEED, "threads": args.threads, "batch": args.batch, "preprocess": PREPROCESS_VERSION,
                    "normalise": [MEAN, STD], "crop_fraction": CROP, "views": VIEWS, "tta": TTA,
                    "C_grid": list(C_GRID), "cv_folds": 5, "bootstrap": BOOTSTRAP},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "torch": torch.__version__, "load_end": loadavg()},
         "skipped": skipped,
         "backbones": backbones,
-        "total_seconds": round(time.perf_counter() - t_start, 1),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "photo_search.json").write_text(json.dumps(report, indent=2) + "\n")
-    md = markdown(report)
-    (RESULTS / "photo_search.md").write_text(md)
+    md = markdown(report, run.env["machine"]["cpus"])
+    run.write(report, md)
     print(md)
-    log(f"done in {report['total_seconds'] / 60:.1f} min")
+    log(f"done in {run.meta()['seconds'] / 60:.1f} min")
     return 0
 
 

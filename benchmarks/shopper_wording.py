@@ -36,15 +36,15 @@ Writes ``benchmarks/results/shopper_wording[_validation].{json,md}``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
+from _harness import Run, data_dir, stopwatch
+
 import shopsearch
-from shopsearch.config import IndexConfig, SearchConfig, sample_data_dir
+from shopsearch.config import IndexConfig, SearchConfig
 from shopsearch.evaluation.evaluate import evaluate
 from shopsearch.evaluation.facet_queries import load_facet_queries
 from shopsearch.evaluation.queries import EvalQuery, load_queries
@@ -52,8 +52,9 @@ from shopsearch.index.builder import build_index
 from shopsearch.index.manifest import IndexFormatError
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 QUERIES = HERE / "queries"
+BASELINE = ("the engine reading queries in the catalogue's words only (`SearchConfig(shopper_words=False)`, the "
+            "behaviour before issue 15), BM25 alone and e5 text alone, on the same indexes and query sets")
 SYSTEMS: dict[str, dict[str, Any]] = {
     "default (fusion + constraints + type first)": {},
     "before: catalogue words only (baseline)": {"engine": "before"},
@@ -63,7 +64,7 @@ SYSTEMS: dict[str, dict[str, Any]] = {
 }
 
 
-def query_sets(split: str, products: list[shopsearch.Product]) -> dict[str, list[EvalQuery]]:
+def query_sets(split: str, products: list[shopsearch.Product], fashion: Path) -> dict[str, list[EvalQuery]]:
     files = {"validation": {"natural EN": "validation_en.jsonl", "natural ZH": "validation_zh.jsonl",
                             "natural ZH set 2": "validation2_zh.jsonl", "natural ZH set 3": "validation3_zh.jsonl"},
              "test": {"natural EN": "natural_en.jsonl", "natural ZH": "natural_zh.jsonl",
@@ -78,7 +79,7 @@ def query_sets(split: str, products: list[shopsearch.Product]) -> dict[str, list
             sets[name] = queries
     ids = {p.id for p in products}
     template = []
-    for q in load_queries(sample_data_dir() / "fashion" / "queries_dev.jsonl"):
+    for q in load_queries(fashion / "queries_dev.jsonl"):
         rel = tuple(r for r in q.relevant if r in ids)
         if rel:
             template.append(EvalQuery(qid=q.qid, relevant=rel, text=q.text, meta=q.meta))
@@ -95,15 +96,15 @@ def run(engines: dict[str, Any], sets: dict[str, list[EvalQuery]], k: int) -> di
             continue
         out[system] = {}
         for name, queries in sets.items():
-            t0 = time.perf_counter()
             def search(q: EvalQuery, depth: int, engine: Any = engine, options: dict = options) -> list[str]:
                 return engine.search(q.text, k=depth, facets=False, **options).ids()
 
-            report = evaluate(search, queries, k)
+            with stopwatch() as sw:
+                report = evaluate(search, queries, k)
             out[system][name] = {"ndcg@10": round(report.metrics[f"ndcg@{k}"], 4),
                                  "recall@10": round(report.metrics[f"recall@{k}"], 4),
                                  "mrr": round(report.metrics["mrr"], 4), "n": len(queries),
-                                 "seconds": round(time.perf_counter() - t0, 1)}
+                                 "seconds": round(sw.seconds, 1)}
             print(f"{system:45s} {name:32s} nDCG@10 {out[system][name]['ndcg@10']:.3f} (n={len(queries)})",
                   flush=True)
     return out
@@ -117,10 +118,13 @@ def main() -> int:
     ap.add_argument("--k", type=int, default=10)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    stem = "shopper_wording" + ("" if args.split == "test" else f"_{args.split}")
+    run_record = Run("shopper_wording", baseline=BASELINE)
+    fashion = data_dir("fashion")
     try:
         engine = shopsearch.load(args.index)
     except IndexFormatError:
-        report = build_index(sample_data_dir() / "fashion" / "products.jsonl", args.index, IndexConfig())
+        report = build_index(fashion / "products.jsonl", args.index, IndexConfig())
         print(f"built {args.index} in {report.seconds['total']:.0f}s", file=sys.stderr)
         engine = shopsearch.load(args.index)
     engine.warmup()
@@ -133,12 +137,9 @@ def main() -> int:
     for name, (path, eng) in settings.items():
         print(f"== {name}: {eng.size} products", flush=True)
         before = shopsearch.load(path, config=SearchConfig(shopper_words=False))
-        sets = query_sets(args.split, [p for p, ok in zip(eng.products, eng.alive) if ok])
+        sets = query_sets(args.split, [p for p, ok in zip(eng.products, eng.alive) if ok], fashion)
         results["settings"][name] = {"products": eng.size, "joint_model": eng.manifest.settings.get("joint_model"),
                                      "systems": run({"default": eng, "before": before}, sets, args.k)}
-    stem = "shopper_wording" + ("" if args.split == "test" else f"_{args.split}")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
     lines = [f"# Shopper wording ({args.split} queries), nDCG@10", "",
              "Template EN = catalogue-value wording, equal to the joint model's training texts; its labels are "
              "the indexed facets, so full-index numbers near 1.0 hold by construction (a regression check, not a "
@@ -154,7 +155,7 @@ def main() -> int:
         for system, by_set in systems.items():
             lines.append(f"| {system} | " + " | ".join(f"{by_set[s]['ndcg@10']:.3f}" for s in set_names) + " |")
         lines.append("")
-    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run_record.write(results, lines, stem=stem)
     print("\n".join(lines))
     return 0
 
