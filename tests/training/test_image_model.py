@@ -204,13 +204,10 @@ def test_bad_model_dirs_refused(tmp_path: Path, trained) -> None:  # type: ignor
         ShopImageEncoder(bad)
 
 
-def test_index_uses_model_and_refuses_a_retrained_one(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def _shop_catalog(trained, tmp_path: Path) -> tuple[Path, dict[int, list[str]], Path]:  # type: ignore[no-untyped-def]
+    """A copy of the tiny trained model, the photos by product, and a catalogue of the products
+    whose first photo is held back (a query photo the index never saw)."""
     import shutil
-
-    from shopsearch.config import IndexConfig
-    from shopsearch.index.builder import build_index
-    from shopsearch.index.manifest import IndexFormatError
-    from shopsearch.retrieve.engine import Engine
 
     photos, out, _ = trained
     model = tmp_path / "model"
@@ -221,6 +218,17 @@ def test_index_uses_model_and_refuses_a_retrained_one(trained, tmp_path: Path) -
     catalog = tmp_path / "catalog.jsonl"
     catalog.write_text("".join(json.dumps({"id": f"p{k}", "title": f"product {k}", "images": v[1:]}) + "\n"
                                for k, v in by_product.items()))
+    return model, by_product, catalog
+
+
+def test_index_uses_model_and_refuses_a_retrained_one(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from shopsearch.config import IndexConfig
+    from shopsearch.index.builder import build_index
+    from shopsearch.index.manifest import IndexFormatError
+    from shopsearch.retrieve.engine import Engine
+
+    photos, _, _ = trained
+    model, by_product, catalog = _shop_catalog(trained, tmp_path)
     index = tmp_path / "index"
     build_index(catalog, index, IndexConfig(fields=("title", "image"), image_model=str(model), joint_model=None,
                                             zero_shot=False, cache_path=None, progress=False))
@@ -272,21 +280,11 @@ def test_cli_train_then_index(tmp_path: Path) -> None:
 def test_a_photo_alone_searches_the_shop_models_vectors(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """With a shop-trained image model, a photo query's default signals are its image vectors: the
     joint model's image side (frozen ImageNet features) is not fused in unless asked for."""
-    import shutil
-
     from shopsearch.config import IndexConfig
     from shopsearch.index.builder import build_index
     from shopsearch.retrieve.engine import Engine
 
-    photos, out, _ = trained
-    model = tmp_path / "model"
-    shutil.copytree(out, model)
-    by_product: dict[int, list[str]] = {}
-    for p in photos:
-        by_product.setdefault(p.label, []).append(p.path)
-    catalog = tmp_path / "catalog.jsonl"
-    catalog.write_text("".join(json.dumps({"id": f"p{k}", "title": f"product {k}", "images": v[1:]}) + "\n"
-                               for k, v in by_product.items()))
+    model, by_product, catalog = _shop_catalog(trained, tmp_path)
     index = tmp_path / "index"
     build_index(catalog, index, IndexConfig(fields=("title", "image"), image_model=str(model), zero_shot=False,
                                             cache_path=None, progress=False))  # with the packaged joint model
