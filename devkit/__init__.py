@@ -10,5 +10,6 @@ packages under ``src/`` only). Tests and benchmarks import it from the repositor
 - :mod:`devkit.service`: the service's test settings (``make_settings``, ``API_KEY``) and
   ``LiveServer`` (uvicorn on 127.0.0.1 in a thread);
 - :mod:`devkit.crashkit`, :mod:`devkit.racekit`, :mod:`devkit.soakkit`, :mod:`devkit.fuzzkit`:
-  kill -9, compaction-race, soak and schemathesis drivers.
+  kill -9, compaction-race, soak and schemathesis drivers;
+- :mod:`devkit.scripts`: ``load_script`` (a benchmark script loaded as a module, for its tests).
 """

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
+from devkit.scripts import load_script
+
 HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "_harness.py"
 
 
 @pytest.fixture(scope="module")
 def h() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("harness_under_test", HARNESS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(HARNESS, "harness_under_test")
 
 
 def test_percentiles_hand_computed(h: ModuleType) -> None:

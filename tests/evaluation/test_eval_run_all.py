@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from devkit.scripts import load_script
+
 RUN_ALL = Path(__file__).resolve().parents[2] / "benchmarks" / "run_all.py"
 
 
 def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("run_all_under_test", RUN_ALL)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(RUN_ALL, "run_all_under_test")
 
 
 @pytest.fixture()
