@@ -134,3 +134,6 @@ def test_eval_reads_the_settings_file(
     assert main(args) == 0
     from_flag = json.loads(capsys.readouterr().out)["systems"]["off"]
     assert [r["retrieved"] for r in from_file["per_query"]] == [r["retrieved"] for r in from_flag["per_query"]]
+    assert main(["eval", str(tiny_index), str(queries), "--system", "plain", "--json", "--per-query"]) == 0
+    plain = json.loads(capsys.readouterr().out)["systems"]["plain"]  # the file did change the search
+    assert [r["retrieved"] for r in plain["per_query"]] != [r["retrieved"] for r in from_file["per_query"]]
