@@ -1,0 +1,443 @@
+"""Voice query speed and accuracy: Whisper base settings on a synthetic set of spoken shop queries.
+
+    python benchmarks/voice_speed.py [--split validation|test|both] [--configs NAME ...]
+                                     [--stem voice_speed] [--cold] [--list]
+
+The set (written before any setting was changed, issue 19): 30 English and 30 Chinese queries as
+a shopper says them, spoken by espeak-ng with several voices, variants and speeds, with 0.1-0.4 s
+of quiet before and after (a faint noise floor, as a microphone records it), seeded, so every
+run hears the same audio. Even positions are the *validation* half (settings are chosen on it),
+odd positions the *test* half (reported once the choice is made).
+
+Each configuration transcribes every query of the split once, one at a time, after two untimed
+calls (its first-call cost is measured apart: ``--cold``). A query is timed from the encoded WAV
+bytes to the text (audio decoding included), as the service's voice endpoint runs it. Reported per
+configuration and language: word error rate (English, normalised words) or character error rate
+(Chinese, simplified with the repository's own ``to_simplified``, punctuation and spaces removed),
+queries transcribed exactly, detected-language accuracy, wall milliseconds (p50, p95, max), CPU
+milliseconds (the process's CPU time: all threads), and the wall time of the queries whose audio
+lasts 1.5-2.5 s (issue 19: a 2 s query in <= 1 s on 2 cores).
+
+Baseline in the same run: the transcription settings before issue 19 (faster-whisper's
+``transcribe``, int8, 2 threads, beam 1, no VAD, language detected), reproduced here with the exact
+arguments it passed, so later changes to ``shopsearch.voice`` do not move the baseline.
+
+``--cold`` runs each of the baseline and the current default in a new Python process: imports,
+the model's joining check, the model load, the first call and the next calls, separately.
+
+Writes ``benchmarks/results/<stem>.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import wave
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from _harness import Run, latency_summary, load_average
+
+# --------------------------------------------------------------------------- the synthetic set
+
+# (text, language) as a shopper says them; index parity decides the split (even: validation).
+EN_QUERIES = (
+    "black running shoes for men", "red summer dress", "white cotton t-shirt", "blue jeans for women",
+    "brown leather handbag", "waterproof hiking boots", "a warm winter jacket for kids",
+    "grey hoodie with a zip", "silver watch for men", "pink sandals for girls", "navy blue polo shirt",
+    "green tea bags", "organic whole milk", "dark chocolate bar", "fresh orange juice", "gluten free bread",
+    "women's yoga pants", "men's casual shorts", "a black backpack for school", "sunglasses for women",
+    "long sleeve striped shirt", "wool scarf in dark green", "high heels in black", "white sneakers",
+    "floral skirt for summer", "show me some cheap socks", "I need a gift for my dad", "red lipstick",
+    "strawberry yogurt", "rain boots for kids",
+)
+ZH_QUERIES = (
+    "红色连衣裙", "男士黑色跑鞋", "白色棉衬衫", "女士蓝色牛仔裤", "棕色真皮手提包", "防水登山鞋",
+    "儿童冬季外套", "灰色连帽卫衣", "男士银色手表", "粉色凉鞋", "深蓝色短袖", "绿茶", "有机牛奶",
+    "黑巧克力", "新鲜橙汁", "全麦面包", "女士瑜伽裤", "夏天穿的短裤", "黑色双肩包", "女士太阳镜",
+    "条纹长袖衬衫", "羊毛围巾", "黑色高跟鞋", "小白鞋", "碎花半身裙", "便宜的袜子", "给爸爸的礼物",
+    "红色口红", "草莓酸奶", "宝宝雨靴",
+)
+EN_VOICES = ("en-us", "en-gb", "en-gb-x-rp", "en-us-nyc", "en-gb-scotland", "en-029")
+ZH_VOICES = ("cmn-latn-pinyin",)  # "cmn" reads characters as English letters and tone digits
+VARIANTS = ("", "+m3", "+f2", "+m7", "+f4")
+EN_SPEEDS = (160, 175, 185, 200)
+ZH_SPEEDS = (150, 165, 180)
+SEED = 19
+RATE = 22_050  # espeak-ng's output rate
+TWO_S = (1.5, 2.5)  # "a 2 s spoken query"
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    language: str  # "en" or "zh"
+    split: str  # "validation" or "test"
+    voice: str
+    speed: int
+    wav: bytes = field(repr=False)
+    speech_s: float  # espeak-ng's audio
+    audio_s: float  # with the quiet before and after
+
+
+def _espeak(text: str, voice: str, speed: int) -> np.ndarray:
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise SystemExit("voice_speed needs espeak-ng on PATH (apt-get install espeak-ng)")
+    raw = subprocess.run([exe, "-v", voice, "-s", str(speed), "--stdout", text],
+                         check=True, capture_output=True, timeout=60).stdout
+    with wave.open(io.BytesIO(raw)) as w:
+        assert w.getframerate() == RATE and w.getnchannels() == 1 and w.getsampwidth() == 2
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
+
+
+def _wav(samples: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+def synthetic_set() -> list[Query]:
+    """The 60 queries, spoken (deterministic: same audio every run on the same espeak-ng)."""
+    rng = random.Random(SEED)
+    noise = np.random.default_rng(SEED)
+    out = []
+    for lang, texts, voices, speeds in (("en", EN_QUERIES, EN_VOICES, EN_SPEEDS),
+                                        ("zh", ZH_QUERIES, ZH_VOICES, ZH_SPEEDS)):
+        for i, text in enumerate(texts):
+            voice = voices[rng.randrange(len(voices))] + VARIANTS[rng.randrange(len(VARIANTS))]
+            speed = speeds[rng.randrange(len(speeds))]
+            speech = _espeak(text, voice, speed)
+            lead, tail = (int(rng.uniform(0.1, 0.4) * RATE) for _ in range(2))
+            audio = np.concatenate([np.zeros(lead, np.float32), speech, np.zeros(tail, np.float32)])
+            audio = audio + noise.normal(0, 0.002, audio.size).astype(np.float32)  # about -54 dBFS
+            out.append(Query(text=text, language=lang, split="validation" if i % 2 == 0 else "test",
+                             voice=voice, speed=speed, wav=_wav(audio), speech_s=round(speech.size / RATE, 3),
+                             audio_s=round(audio.size / RATE, 3)))
+    return out
+
+
+# --------------------------------------------------------------------------- error rates
+
+
+def edit_distance(ref: Sequence[str], hyp: Sequence[str]) -> int:
+    """Levenshtein distance (substitutions, insertions, deletions) between token sequences."""
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return prev[-1]
+
+
+_SPELLING = {"gray": "grey", "tshirt": "t shirt", "womens": "women s", "mens": "men s"}
+
+
+def english_words(text: str) -> list[str]:
+    """Lower case, hyphens and apostrophes as spaces, other punctuation dropped, US gray -> grey."""
+    text = re.sub(r"[-'’]", " ", text.lower())
+    words = re.sub(r"[^a-z0-9 ]", " ", text).split()
+    return " ".join(_SPELLING.get(w, w) for w in words).split()
+
+
+def chinese_chars(text: str) -> list[str]:
+    """Simplified (the transcriber's own ``to_simplified``), letters lower-cased, only CJK,
+    letters and digits kept (punctuation and spaces dropped)."""
+    from shopsearch.voice import to_simplified
+
+    return [c for c in to_simplified(text).lower() if c.isalnum()]
+
+
+def tokens(text: str, language: str) -> list[str]:
+    return english_words(text) if language == "en" else chinese_chars(text)
+
+
+# --------------------------------------------------------------------------- configurations
+
+# The transcription arguments before issue 19 (shopsearch.voice.transcribe at faf5dea).
+OLD_ZH_PROMPT = "男士 女士 黑色 白色 红色 蓝色 皮鞋 运动鞋 连衣裙 牛仔裤 衬衫 手提包"
+OLD_ARGS: dict[str, Any] = dict(beam_size=1, condition_on_previous_text=False, vad_filter=False,
+                                without_timestamps=True, temperature=0.0, max_new_tokens=48,
+                                no_repeat_ngram_size=3)
+BASELINE = ("the settings before issue 19: faster-whisper transcribe(), int8, 2 threads, beam 1, no VAD, "
+            "timestamps off, language detected (the web page's default 'Auto'), 30 s window")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One way to transcribe: ``engine`` "faster-whisper" calls ``WhisperModel.transcribe`` with
+    the old arguments updated by ``args``; ``language`` "auto" detects, "given" passes the
+    query's language (as the page's language menu does)."""
+
+    name: str
+    note: str
+    language: str = "auto"
+    compute_type: str = "int8"
+    threads: int = 2
+    args: dict[str, Any] = field(default_factory=dict)
+    engine: str = "faster-whisper"
+
+
+CONFIGS: tuple[Config, ...] = (
+    Config("baseline", "before issue 19 (language detected)"),
+    Config("lang", "language given", language="given"),
+    Config("float32", "compute float32, language given", "given", compute_type="float32"),
+    Config("int8_float32", "compute int8_float32, language given", "given", compute_type="int8_float32"),
+    Config("beam5", "beam 5, language given", "given", args={"beam_size": 5}),
+    Config("vad", "faster-whisper's Silero VAD on, language given", "given", args={"vad_filter": True}),
+    Config("threads1", "1 thread, language given", "given", threads=1),
+    Config("timestamps", "timestamps decoded, language given", "given", args={"without_timestamps": False}),
+    Config("condition", "condition_on_previous_text on, language given", "given",
+           args={"condition_on_previous_text": True}),
+    Config("fw_chunk10", "faster-whisper chunk_length=10, language given", "given", args={"chunk_length": 10}),
+)
+
+
+class Models:
+    """One loaded ``WhisperModel`` per (compute type, threads), reused across configurations."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[tuple[str, int], Any] = {}
+
+    def get(self, compute_type: str, threads: int) -> Any:
+        key = (compute_type, threads)
+        if key not in self.loaded:
+            from faster_whisper import WhisperModel
+
+            from shopsearch.voice import model_dir
+
+            self.loaded[key] = WhisperModel(str(model_dir()), device="cpu", compute_type=compute_type,
+                                            cpu_threads=threads, num_workers=1)
+        return self.loaded[key]
+
+
+Transcribe = Callable[[Query], tuple[str, str]]  # query -> (text, detected language)
+
+
+def faster_whisper_call(config: Config, models: Models) -> Transcribe:
+    """The old ``Transcriber.transcribe`` with ``config``'s changes, on a model of its own when
+    ``chunk_length`` is set (faster-whisper stores it in the shared feature extractor)."""
+    from shopsearch.voice import decode_audio, to_simplified
+
+    model = Models().get(config.compute_type, config.threads) if "chunk_length" in config.args \
+        else models.get(config.compute_type, config.threads)
+    args = {**OLD_ARGS, **config.args}
+
+    def call(q: Query) -> tuple[str, str]:
+        samples = decode_audio(q.wav, 15.0)
+        language = q.language if config.language == "given" else None
+        segments, info = model.transcribe(samples, language=language,
+                                          initial_prompt=OLD_ZH_PROMPT if language == "zh" else None, **args)
+        text = "".join(s.text for s in segments).strip()
+        lang = info.language or (language or "")
+        return (to_simplified(text) if lang == "zh" else text), lang
+
+    return call
+
+
+def make_call(config: Config, models: Models) -> Transcribe:
+    if config.engine == "faster-whisper":
+        return faster_whisper_call(config, models)
+    raise ValueError(f"unknown engine {config.engine!r}")
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def measure(config: Config, queries: Sequence[Query], models: Models) -> dict[str, Any]:
+    """Every query once (after two untimed calls): texts, wall and CPU milliseconds."""
+    call = make_call(config, models)
+    for q in (next(q for q in queries if q.language == "en"), next(q for q in queries if q.language == "zh")):
+        call(q)
+    rows = []
+    load_before = load_average()
+    for q in queries:
+        w, c = time.perf_counter(), time.process_time()
+        text, lang = call(q)
+        wall, cpu = (time.perf_counter() - w) * 1000, (time.process_time() - c) * 1000
+        ref, hyp = tokens(q.text, q.language), tokens(text, q.language)
+        rows.append({"text": q.text, "language": q.language, "split": q.split, "voice": q.voice, "speed": q.speed,
+                     "audio_s": q.audio_s, "transcript": text, "detected": lang, "errors": edit_distance(ref, hyp),
+                     "ref_tokens": len(ref), "wall_ms": round(wall, 1), "cpu_ms": round(cpu, 1)})
+    return {"config": config.name, "note": config.note, "language": config.language,
+            "compute_type": config.compute_type, "threads": config.threads, "engine": config.engine,
+            "args": config.args, "load_average": {"before": load_before, "after": load_average()},
+            "summary": summarise(rows), "queries": rows}
+
+
+def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for split in sorted({r["split"] for r in rows}):
+        part = [r for r in rows if r["split"] == split]
+        s: dict[str, Any] = {}
+        for lang, metric in (("en", "wer"), ("zh", "cer")):
+            lr = [r for r in part if r["language"] == lang]
+            if lr:
+                s[metric] = round(sum(r["errors"] for r in lr) / sum(r["ref_tokens"] for r in lr), 4)
+                s[f"exact_{lang}"] = sum(r["errors"] == 0 for r in lr)
+                s[f"lang_ok_{lang}"] = sum(r["detected"] == lang for r in lr)
+                s[f"n_{lang}"] = len(lr)
+        wall = [r["wall_ms"] for r in part]
+        two = [r["wall_ms"] for r in part if TWO_S[0] <= r["audio_s"] <= TWO_S[1]]
+        s["wall"] = latency_summary(wall, (50, 95), 1)
+        s["wall"]["max_ms"] = max(wall)
+        s["cpu"] = latency_summary([r["cpu_ms"] for r in part], (50, 95), 1)
+        s["wall_2s"] = {**latency_summary(two, (50, 95), 1), "max_ms": max(two) if two else None}
+        out[split] = s
+    return out
+
+
+# --------------------------------------------------------------------------- cold start (child)
+
+COLD_TAG = "VOICE_COLD "
+
+
+def cold(config_name: str) -> dict[str, Any]:
+    """In this new process: imports, model files, load, first call, two more calls (seconds)."""
+    queries = [q for q in synthetic_set() if TWO_S[0] <= q.audio_s <= TWO_S[1]]
+    t = time.perf_counter()
+    import faster_whisper  # noqa: F401
+
+    import shopsearch.voice as voice
+
+    out: dict[str, Any] = {"config": config_name, "import_s": time.perf_counter() - t}
+    t = time.perf_counter()
+    voice.model_dir()
+    out["model_files_s"] = time.perf_counter() - t
+    models = Models()
+    config = next(c for c in CONFIGS if c.name == config_name)
+    t = time.perf_counter()
+    models.get(config.compute_type, config.threads)
+    out["load_s"] = time.perf_counter() - t
+    call = make_call(config, models)
+    calls = []
+    for q in (queries[0], queries[0], queries[1]):
+        t = time.perf_counter()
+        call(q)
+        calls.append(time.perf_counter() - t)
+    out.update(first_call_s=calls[0], same_again_s=calls[1], next_query_s=calls[2], audio_s=queries[0].audio_s)
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def run_cold(config_name: str) -> dict[str, Any]:
+    before = load_average()
+    p = subprocess.run([sys.executable, __file__, "--cold-child", config_name], capture_output=True, text=True,
+                       check=False, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    lines = [x for x in p.stdout.splitlines() if x.startswith(COLD_TAG)]
+    if p.returncode != 0 or not lines:
+        raise SystemExit(f"cold {config_name} failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
+    return {**json.loads(lines[-1][len(COLD_TAG):]), "load_average": {"before": before, "after": load_average()}}
+
+
+# --------------------------------------------------------------------------- report
+
+
+def markdown(results: Sequence[dict[str, Any]], colds: Sequence[dict[str, Any]], queries: Sequence[Query],
+             note: str) -> list[str]:
+    splits = sorted({q.split for q in queries}, reverse=True)
+    lines = ["# Voice query speed and accuracy (Whisper base, synthetic espeak-ng set)", "",
+             f"{len(queries)} queries ({', '.join(splits)}), audio {min(q.audio_s for q in queries):.1f}-"
+             f"{max(q.audio_s for q in queries):.1f} s. Wall and CPU: milliseconds per query from the WAV bytes "
+             "to the text, one at a time; *2 s*: the queries of 1.5-2.5 s audio. WER: English words, CER: Chinese "
+             "characters (lower is better); exact: queries with no error; lang: detected language right."
+             + (f" {note}" if note else ""), ""]
+    for split in splits:
+        lines += [f"## {split} half", "",
+                  "| config | what | WER en | CER zh | exact en/zh | lang ok | wall p50 | wall p95 | wall max "
+                  "| 2 s p50 | 2 s max | CPU p50 | load before → after |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for r in results:
+            s = r["summary"].get(split)
+            if s is None:
+                continue
+            la = r["load_average"]
+            lines.append(
+                f"| {r['config']} | {r['note']} | {s.get('wer', '-')} | {s.get('cer', '-')} | "
+                f"{s.get('exact_en', '-')}/{s.get('exact_zh', '-')} | "
+                f"{s.get('lang_ok_en', 0) + s.get('lang_ok_zh', 0)}/{s.get('n_en', 0) + s.get('n_zh', 0)} | "
+                f"{s['wall']['p50_ms']:.0f} | {s['wall']['p95_ms']:.0f} | {s['wall']['max_ms']:.0f} | "
+                f"{s['wall_2s']['p50_ms'] or 0:.0f} | {s['wall_2s']['max_ms'] or 0:.0f} | {s['cpu']['p50_ms']:.0f} | "
+                f"{la['before'][0]} → {la['after'][0]} |")
+        lines.append("")
+    if colds:
+        lines += ["## First call (each in a new process)", "",
+                  "| config | imports s | model files s | model load s | first call s | same query again s "
+                  "| next query s | load before → after |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+        for c in colds:
+            lines.append(f"| {c['config']} | {c['import_s']} | {c['model_files_s']} | {c['load_s']} | "
+                         f"{c['first_call_s']} | {c['same_again_s']} | {c['next_query_s']} | "
+                         f"{c['load_average']['before'][0]} → {c['load_average']['after'][0]} |")
+        lines.append("")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--split", choices=("validation", "test", "both"), default="validation")
+    parser.add_argument("--configs", nargs="+", default=None, help="configurations (default: all); "
+                        "the baseline is always measured first")
+    parser.add_argument("--cold", nargs="*", default=None, help="configurations to start cold in a new process")
+    parser.add_argument("--stem", default="voice_speed")
+    parser.add_argument("--note", default="", help="a sentence for the results (e.g. what was seen while choosing)")
+    parser.add_argument("--list", action="store_true", help="print the set and the configurations, then exit")
+    parser.add_argument("--limit", type=int, default=0, help="the first N queries of each language (a smoke test)")
+    parser.add_argument("--cold-child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.cold_child:
+        print(COLD_TAG + json.dumps(cold(args.cold_child)), flush=True)
+        return 0
+    queries = synthetic_set()
+    if args.list:
+        for q in queries:
+            print(f"{q.split:10} {q.language} {q.voice:20} {q.speed} {q.audio_s:5.2f}s {q.text}")
+        for c in CONFIGS:
+            print(f"config {c.name}: {c.note}")
+        return 0
+    if args.split != "both":
+        queries = [q for q in queries if q.split == args.split]
+    if args.limit:
+        queries = [q for lang in ("en", "zh") for q in [q for q in queries if q.language == lang][:args.limit]]
+    names = args.configs or [c.name for c in CONFIGS]
+    unknown = set(names) - {c.name for c in CONFIGS}
+    if unknown:
+        raise SystemExit(f"unknown configurations {sorted(unknown)}; valid: {[c.name for c in CONFIGS]}")
+    names = ["baseline"] + [n for n in names if n != "baseline"]
+    run = Run(args.stem, baseline=BASELINE)
+    models = Models()
+    results = []
+    for name in names:
+        r = measure(next(c for c in CONFIGS if c.name == name), queries, models)
+        results.append(r)
+        for split, s in r["summary"].items():
+            print(f"{name:14} {split:10} WER {s.get('wer')} CER {s.get('cer')} wall p50 {s['wall']['p50_ms']} "
+                  f"p95 {s['wall']['p95_ms']} 2s-max {s['wall_2s']['max_ms']} cpu p50 {s['cpu']['p50_ms']} "
+                  f"load {r['load_average']['after'][0]}", flush=True)
+    colds = [run_cold(n) for n in (args.cold or [])]
+    doc = {"note": args.note, "split": args.split, "set": [
+        {k: v for k, v in q.__dict__.items() if k != "wav"} for q in queries],
+        "audio_s": {"min": min(q.audio_s for q in queries), "median": statistics.median(q.audio_s for q in queries),
+                    "max": max(q.audio_s for q in queries)},
+        "configs": results, "cold": colds}
+    _, md_path = run.write(doc, markdown(results, colds, queries, args.note), stem=args.stem)
+    print(md_path.read_text(encoding="utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
