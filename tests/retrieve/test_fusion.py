@@ -65,3 +65,18 @@ def test_linear_fusion_hand_computed() -> None:
     assert fused[0][2] == {"a": (pytest.approx(0.1), 3), "b": (10.0, 1)}
     with pytest.raises(ValueError, match="unknown fusion method"):
         fuse({"a": a}, "borda")
+
+
+def test_fused_arrays_are_the_candidates_and_resort_with_the_same_ties() -> None:
+    from shopsearch.retrieve.fusion import fuse, fuse_arrays
+
+    rankings = {"a": _r([7, 2, 9, 4]), "b": _r([2, 5, 7]), "c": _r([4])}
+    arrays = fuse_arrays(rankings, "rrf", {"b": 0.5}, 10)
+    assert arrays.candidates() == fuse(rankings, "rrf", {"b": 0.5}, 10)
+    assert arrays.candidates(1, 3) == arrays.candidates()[1:3]
+    assert arrays.candidates(5, 99) == []
+    assert arrays.signals(0) == arrays.candidates()[0].signals
+    # a boost that ties every candidate: the best single rank decides, then the position
+    flat = arrays.sorted(np.zeros(len(arrays)))
+    assert flat.positions.tolist() == [2, 4, 7, 5, 9]  # ranks: 2 (b1), 4 (c1), 7 (a1), 5 (b2), 9 (a3)
+    assert flat.signals(0) == {"a": (pytest.approx(1 - 0.5 / 3), 2), "b": (1.0, 1)}

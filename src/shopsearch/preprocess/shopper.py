@@ -57,6 +57,7 @@ class ShopperLexicon:
     def __init__(self, entries: Iterable[ShopperTerm]) -> None:
         self._by_key: dict[tuple[str, ...], ShopperTerm] = {}
         self._raw_words: set[str] = set()  # phrase words as written (plurals too), for typo correction
+        self._max_words = 0  # longest key, kept as keys are added (read on every parse)
         self.entries: list[ShopperTerm] = []
         for e in entries:
             self.add(e)
@@ -71,6 +72,7 @@ class ShopperLexicon:
         for key in keys:
             if override or key not in self._by_key:
                 self._by_key[key] = entry
+                self._max_words = max(self._max_words, len(key))
         self._raw_words.update(_WORDS.findall(entry.phrase.lower().replace("'", "")))
         self.entries.append(entry)
 
@@ -79,7 +81,7 @@ class ShopperLexicon:
 
     @property
     def max_words(self) -> int:
-        return max((len(k) for k in self._by_key), default=0)
+        return self._max_words
 
     def get(self, words: Sequence[str]) -> ShopperTerm | None:
         return self._by_key.get(tuple(words))

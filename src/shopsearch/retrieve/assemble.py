@@ -18,7 +18,7 @@ import numpy as np
 from shopsearch.config import SearchConfig
 from shopsearch.preprocess.query import ParsedQuery
 from shopsearch.retrieve.facets import facet_counts
-from shopsearch.retrieve.fusion import Fused, Ranking, fuse
+from shopsearch.retrieve.fusion import FusedArrays, Ranking, fuse_arrays
 from shopsearch.retrieve.hooks import QueryPlan, Reranker, SearchContext
 from shopsearch.retrieve.state import CatalogState
 from shopsearch.retrieve.views import CatalogViews
@@ -53,26 +53,25 @@ def assemble(
     w = dict(config.weights)
     w.update(shaping.weights or {})
     method = shaping.fusion or config.fusion
-    fused = fuse(rankings, method, w, config.rrf_k)
+    fused = fuse_arrays(rankings, method, w, config.rrf_k)
     boost = shaping.boost
     if boost is not None:
         # Constraint boost: products matching more of the parsed constraints move up; on the
         # RRF scale (a first rank is worth 1/(rrf_k + 1)) or, for linear fusion, one signal's
         # full normalised score per matched constraint share.
         b = config.constraint_boost if method == "rrf" else 1.0
-        fused = sorted((c._replace(score=c.score + b * float(boost[c.position])) for c in fused),
-                       key=lambda c: (-c.score, min(r for _, r in c.signals.values()), c.position))
+        fused = fused.sorted(fused.scores + b * boost[fused.positions].astype(np.float64))
     traces: dict[int, dict[str, Any]] = {}
     ranker, ctx = shaping.ranker, shaping.ctx
-    if ranker is not None and fused:
+    if ranker is not None and len(fused):
         fused, traces = rerank(ranker, fused, shaping.parsed, ctx or SearchContext(), shaping.plan, boost,
                                shaping.explain)
     if shaping.type_first is not None:
         # Product type first: every product of the type the query names ranks above products
         # of other types that only share a colour, a season or a word (order kept within each).
-        first = shaping.type_first
-        fused = [c for c in fused if first[c.position]] + [c for c in fused if not first[c.position]]
-    page = fused[offset:offset + k]
+        first = shaping.type_first[fused.positions]
+        fused = fused.reorder(np.concatenate([np.flatnonzero(first), np.flatnonzero(~first)]))
+    page = fused.candidates(offset, offset + k)
     products = state.products
     hits = [Hit(products[c.position].id, c.score, products[c.position], c.signals,
                 traces.get(c.position) if shaping.explain else None) for c in page]
@@ -81,7 +80,7 @@ def assemble(
         session = ranker.observe([h.product_id for h in hits], ctx, shaping.plan)
     counts = {}
     if facets:
-        counts = facet_counts(products, [c.position for c in fused], views.facet_fields, views.price_edges)
+        counts = facet_counts(products, fused.positions.tolist(), views.facet_fields, views.price_edges)
     parsed = shaping.parsed
     return SearchResult(
         hits=hits, took_ms=(time.perf_counter() - t0) * 1000, signals_used=tuple(rankings),
@@ -91,20 +90,21 @@ def assemble(
 
 
 def rerank(
-    ranker: Reranker, fused: Fused, parsed: ParsedQuery | None, ctx: SearchContext,
+    ranker: Reranker, fused: FusedArrays, parsed: ParsedQuery | None, ctx: SearchContext,
     plan: QueryPlan | None, boost: np.ndarray | None, explain: bool,
-) -> tuple[Fused, dict[int, dict[str, Any]]]:
+) -> tuple[FusedArrays, dict[int, dict[str, Any]]]:
     """The attached ranker reorders the top ``ranker.depth`` candidates; the rest keep their
     fused order below them. Returns the new list and the ranker's trace by position."""
-    head, tail = fused[:ranker.depth], fused[ranker.depth:]
-    positions = np.array([c.position for c in head], dtype=np.int64)
-    scores = np.array([c.score for c in head], dtype=np.float64)
+    depth = min(ranker.depth, len(fused))
+    positions = fused.positions[:depth]
     matched = boost[positions] if boost is not None else None
-    out = ranker.rerank(positions, scores, [c.signals for c in head], parsed, ctx, plan, matched=matched,
-                        explain=explain)
-    floor = float(np.min(out.scores)) if len(out.scores) else 0.0
-    reordered = [head[i]._replace(score=float(s)) for i, s in zip(out.order, out.scores)]
+    out = ranker.rerank(positions, fused.scores[:depth].copy(), fused.signal_rows(0, depth), parsed,
+                        ctx, plan, matched=matched, explain=explain)
+    order = np.asarray(out.order, dtype=np.int64)
+    head_scores = np.asarray(out.scores, dtype=np.float64)
+    floor = float(np.min(head_scores)) if len(head_scores) else 0.0
     # candidates below the reranked head stay below it, in fused order
-    reordered += [c._replace(score=min(floor, c.score) - 1e-9 * (j + 1)) for j, c in enumerate(tail)]
-    traces = {head[i].position: e for i, e in zip(out.order, out.explain)}
-    return reordered, traces
+    tail_scores = np.minimum(floor, fused.scores[depth:]) - 1e-9 * np.arange(1, len(fused) - depth + 1)
+    rows = np.concatenate([order, np.arange(depth, len(fused))])
+    traces = {int(positions[i]): e for i, e in zip(order, out.explain)}
+    return fused.reorder(rows, np.concatenate([head_scores, tail_scores])), traces

@@ -164,6 +164,13 @@ class Engine:
             views = self._views = CatalogViews(catalog.state, catalog.generation, self.config.shopper_words)
         return views
 
+    def facet_layout(self) -> tuple[tuple[str, ...], list[float]]:
+        """The current catalogue's facet fields and price bucket edges (what a result list's
+        facets are counted with, e.g. by :func:`shopsearch.retrieve.paging.view`)."""
+        with self.catalog.rw.read():
+            views = self.views()
+            return views.facet_fields, views.price_edges
+
     def _candidates(self) -> CandidateGenerator:
         """Candidate generation over the current state (caller holds the read lock)."""
         return CandidateGenerator(self.catalog.state, self.views(), self.config, self._similarities)

@@ -59,30 +59,27 @@ def facet_counts(
     products: Sequence[Product], positions: Sequence[int], fields: Sequence[str], edges: Sequence[float],
     max_values: int = 20,
 ) -> dict[str, list[tuple[str, int]]]:
-    """For each facet field, (value, count) over ``positions``, most frequent first."""
+    """For each facet field, (value, count) over ``positions``, most frequent first (price:
+    buckets in price order)."""
+    chosen = [products[pos] for pos in positions]
     out: dict[str, list[tuple[str, int]]] = {}
     for field in fields:
-        counts: Counter[str] = Counter()
-        for pos in positions:
-            p = products[pos]
-            if field == PRICE_FACET:
-                if p.price is not None:
-                    counts[_bucket(p.price, edges)] += 1
-            elif field == "brand":
-                if p.brand:
-                    counts[p.brand] += 1
-            elif field == "category":
-                if p.category:
-                    counts[p.category[-1]] += 1
-            else:
-                value = p.attributes.get(field)
-                if value is not None:
-                    counts[str(value)] += 1
-        if counts:
-            if field == PRICE_FACET:
-                out[field] = sorted(counts.items(), key=lambda kv: _bucket_start(kv[0]))
-            else:
-                out[field] = counts.most_common(max_values)
+        # one comprehension per field kind and Counter's C loop: this runs on every search
+        if field == PRICE_FACET:
+            values = [_bucket(p.price, edges) for p in chosen if p.price is not None]
+        elif field == "brand":
+            values = [p.brand for p in chosen if p.brand]
+        elif field == "category":
+            values = [p.category[-1] for p in chosen if p.category]
+        else:
+            values = [str(v) for v in (p.attributes.get(field) for p in chosen) if v is not None]
+        if not values:
+            continue
+        counts = Counter(values)
+        if field == PRICE_FACET:
+            out[field] = sorted(counts.items(), key=lambda kv: _bucket_start(kv[0]))
+        else:
+            out[field] = counts.most_common(max_values)
     return out
 
 

@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -115,24 +116,28 @@ def _num(actual: Any) -> float:
 
 
 class _Column:
-    """One filterable key as arrays: normalised text per category level, and numbers."""
+    """One filterable key as arrays: per category level, each product's normalised text as a
+    code into that level's distinct values (a comparison is one integer compare per product),
+    and numbers."""
 
     def __init__(self, values: list[Any]) -> None:
         depth = max((len(v) for v in values if isinstance(v, tuple)), default=1)
-        levels: list[list[str]] = [[] for _ in range(depth)]
-        for v in values:
-            parts = v if isinstance(v, tuple) else (v,)
-            for d in range(depth):
-                levels[d].append(_norm(parts[d]) if d < len(parts) and parts[d] is not None else "")
-        self.text = [np.array(level, dtype=object) for level in levels]
+        self.levels: list[tuple[dict[str, int], np.ndarray]] = []
+        for d in range(depth):
+            codes: dict[str, int] = {}
+            column = [codes.setdefault(_norm(parts[d]) if d < len(parts) and parts[d] is not None else "", len(codes))
+                      for parts in (v if isinstance(v, tuple) else (v,) for v in values)]
+            self.levels.append((codes, np.array(column, dtype=np.int32)))
         self.num = np.array([_num(v) if not isinstance(v, tuple) else np.nan for v in values], dtype=np.float64)
 
     def equals(self, wanted: Any) -> np.ndarray:
         key = _norm(wanted)
         hit = np.zeros(len(self.num), dtype=bool)
         if key:
-            for level in self.text:
-                hit |= level == key
+            for codes, column in self.levels:
+                code = codes.get(key)
+                if code is not None:
+                    hit |= column == code
         number = _num(wanted)
         if not np.isnan(number):
             hit |= self.num == number
@@ -140,15 +145,20 @@ class _Column:
 
 
 class FilterIndex:
-    """Evaluates filters over a fixed product list with vectorised per-key columns, built once."""
+    """Evaluates filters over a fixed product list with vectorised per-key columns, built once
+    per key on first use."""
 
     def __init__(self, products: Sequence[Product]) -> None:
         self.products = products
         self._columns: dict[str, _Column] = {}
+
+    @cached_property
+    def keys(self) -> frozenset[str]:
+        """Every field a filter may name: the product fields and every attribute name."""
         keys: set[str] = set(_TOP_LEVEL)
-        for p in products:
+        for p in self.products:
             keys.update(p.attributes)
-        self.keys = frozenset(keys)
+        return frozenset(keys)
 
     def _column(self, key: str) -> _Column:
         col = self._columns.get(key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -26,25 +27,86 @@ Fused = list[Candidate]
 MAX_WEIGHT = 1e12  # keeps every weighted sum finite
 
 
+@dataclass(frozen=True)
+class FusedArrays:
+    """Fused candidates as arrays, row 0 best: ``positions`` int64 (n,), ``scores`` float64 (n,),
+    ``best_rank`` int64 (n,) (the best 1-based rank over signals, the first tie-break), and per
+    signal of ``names`` the ``raw`` score float64 (s, n) and 1-based ``ranks`` int64 (s, n), 0
+    where that signal did not retrieve the candidate.
+
+    A search fuses a few hundred candidates per signal but shows a page of them: the order,
+    boosts and cuts work on these arrays, and only the rows shown become :class:`Candidate`
+    objects (:meth:`candidates`)."""
+
+    positions: np.ndarray
+    scores: np.ndarray
+    best_rank: np.ndarray
+    names: tuple[str, ...]
+    raw: np.ndarray
+    ranks: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def signals(self, row: int) -> dict[str, tuple[float, int]]:
+        """{signal: (raw score, rank)} of one row, in the signals' order."""
+        return self.signal_rows(row, row + 1)[0]
+
+    def signal_rows(self, start: int, stop: int) -> list[dict[str, tuple[float, int]]]:
+        """:meth:`signals` of rows ``[start, stop)`` (read as Python lists once, not per cell)."""
+        raw, ranks = self.raw[:, start:stop].T.tolist(), self.ranks[:, start:stop].T.tolist()
+        names = self.names
+        return [{name: (r, k) for name, r, k in zip(names, row_raw, row_ranks) if k}
+                for row_raw, row_ranks in zip(raw, ranks)]
+
+    def candidates(self, start: int = 0, stop: int | None = None) -> Fused:
+        """Rows ``[start, stop)`` as :class:`Candidate` objects, best first."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        start = min(start, stop)
+        return [Candidate(p, s, sig) for p, s, sig in zip(self.positions[start:stop].tolist(),
+                                                          self.scores[start:stop].tolist(),
+                                                          self.signal_rows(start, stop))]
+
+    def reorder(self, rows: np.ndarray, scores: np.ndarray | None = None) -> FusedArrays:
+        """These candidates in the order ``rows`` (indices into this list), with new ``scores``
+        (float64, one per row of the result) when given."""
+        return FusedArrays(self.positions[rows], self.scores[rows] if scores is None else scores,
+                           self.best_rank[rows], self.names, self.raw[:, rows], self.ranks[:, rows])
+
+    def sorted(self, scores: np.ndarray) -> FusedArrays:
+        """These candidates re-sorted by ``scores`` (float64, one per row): highest first, ties
+        by the best single rank, then by position."""
+        order = np.lexsort((self.positions, self.best_rank, -scores))
+        return self.reorder(order, scores[order])
+
+
 def _combine(
     rankings: Mapping[str, Ranking], weights: Mapping[str, float] | None,
     contribution: Callable[[int, np.ndarray], np.ndarray],
-) -> Fused:
+) -> FusedArrays:
     """Sum ``w_s * contribution(rank, scores)`` per document over signals; keep each signal's
     (raw score, 1-based rank). Ties break by the best single rank, then by position."""
-    fused: dict[int, float] = {}
-    detail: dict[int, dict[str, tuple[float, int]]] = {}
-    for name, (positions, scores) in rankings.items():
+    names = tuple(rankings)
+    lists = [(np.asarray(p, dtype=np.int64), np.asarray(sc)) for p, sc in rankings.values()]
+    every = np.concatenate([p for p, _ in lists]) if lists else np.zeros(0, dtype=np.int64)
+    positions, inverse = np.unique(every, return_inverse=True)
+    n = len(positions)
+    fused = np.zeros(n, dtype=np.float64)
+    raw = np.full((len(names), n), np.nan, dtype=np.float64)
+    ranks = np.zeros((len(names), n), dtype=np.int64)
+    start = 0
+    for s, (name, (pos, scores)) in enumerate(zip(names, lists)):
         w = 1.0 if weights is None else float(weights.get(name, 1.0))
         if not (math.isfinite(w) and abs(w) <= MAX_WEIGHT):
             raise ValueError(f"fusion weight of signal {name!r} must be a finite number with |w| <= {MAX_WEIGHT:g}, "
                              f"got {w!r}")
-        values = contribution(len(positions), scores).tolist()
-        for rank, (pos, raw, value) in enumerate(zip(positions.tolist(), scores.tolist(), values), start=1):
-            fused[pos] = fused.get(pos, 0.0) + w * value
-            detail.setdefault(pos, {})[name] = (float(raw), rank)
-    order = sorted(fused, key=lambda p: (-fused[p], min(r for _, r in detail[p].values()), p))
-    return [Candidate(p, fused[p], detail[p]) for p in order]
+        rows = inverse[start:start + len(pos)]
+        start += len(pos)
+        np.add.at(fused, rows, w * np.asarray(contribution(len(pos), scores), dtype=np.float64))
+        raw[s, rows] = scores.astype(np.float64)
+        ranks[s, rows] = np.arange(1, len(pos) + 1)
+    best = np.where(ranks > 0, ranks, np.iinfo(np.int64).max).min(axis=0) if n else np.zeros(0, dtype=np.int64)
+    return FusedArrays(positions, fused, best, names, raw, ranks).sorted(fused)
 
 
 def reciprocal_rank_fusion(
@@ -56,6 +118,10 @@ def reciprocal_rank_fusion(
     by the best single rank, then by position, so the order is deterministic. ``k`` must be a
     finite number >= 0 (``ValueError`` otherwise).
     """
+    return _rrf(rankings, k, weights).candidates()
+
+
+def _rrf(rankings: Mapping[str, Ranking], k: float, weights: Mapping[str, float] | None) -> FusedArrays:
     if not (isinstance(k, (int, float)) and math.isfinite(k) and k >= 0):
         raise ValueError(f"RRF constant k (rrf_k) must be a finite number >= 0, got {k!r}")
     return _combine(rankings, weights, lambda n, _: 1.0 / (k + np.arange(1, n + 1, dtype=np.float64)))
@@ -106,9 +172,21 @@ def linear_fusion(
     (for z-score that is the signal's mean). Same output shape and tie-breaking as
     :func:`reciprocal_rank_fusion`.
     """
-    return _combine(rankings, weights, lambda _, scores: normalize_scores(scores, method))
+    return _combine(rankings, weights, lambda _, scores: normalize_scores(scores, method)).candidates()
 
 
+
+
+def fuse_arrays(
+    rankings: Mapping[str, Ranking], method: str = "rrf", weights: Mapping[str, float] | None = None,
+    rrf_k: int = 60,
+) -> FusedArrays:
+    """:func:`fuse` as arrays (what a search uses: it shows a page of the candidates)."""
+    if method == "rrf":
+        return _rrf(rankings, rrf_k, weights)
+    if method in FUSION_METHODS:
+        return _combine(rankings, weights, lambda _, scores: normalize_scores(scores, method))
+    raise ValueError(f"unknown fusion method {method!r}; valid: {', '.join(FUSION_METHODS)}")
 
 
 def fuse(
@@ -117,8 +195,4 @@ def fuse(
 ) -> Fused:
     """Fuse with ``method``: "rrf" (reciprocal rank fusion) or linear fusion after
     "minmax", "zscore" or "dbsf" normalisation."""
-    if method == "rrf":
-        return reciprocal_rank_fusion(rankings, k=rrf_k, weights=weights)
-    if method in FUSION_METHODS:
-        return linear_fusion(rankings, method, weights)
-    raise ValueError(f"unknown fusion method {method!r}; valid: {', '.join(FUSION_METHODS)}")
+    return fuse_arrays(rankings, method, weights, rrf_k).candidates()

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from shopsearch.retrieve.facets import PRICE_FACET, facet_counts
+from shopsearch.retrieve.facets import facet_counts
 from shopsearch.retrieve.filters import Filter, FilterIndex, normalize_filters
 from shopsearch.types import Hit, Product
 
@@ -86,15 +86,6 @@ def view(
     counts = {f: counts[f] for f in facet_fields if f in counts}  # the catalogue's field order
     start = (page - 1) * k
     return View([products[i] for i in rows[start:start + k]], len(rows), counts)
-
-
-def price_edges_of(facets: Mapping[str, Sequence[tuple[str, int]]]) -> list[float]:
-    """The bucket edges behind a price facet's labels ("0-500", "500-1000", "1000+")."""
-    edges: set[float] = set()
-    for label, _ in facets.get(PRICE_FACET, ()):
-        parts = label.rstrip("+").split("-")
-        edges.update(float(x) for x in parts if x and float(x) > 0)
-    return sorted(edges)
 
 
 def weak_match(hits: Sequence[Hit], parsed: Mapping[str, Any] | None, has_image: bool) -> bool:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shopsearch.rank.session import FrozenTurn, SessionState
-from shopsearch.retrieve.paging import FREEZE_DEPTH, price_edges_of, sort_orders, view, weak_match
+from shopsearch.retrieve.paging import FREEZE_DEPTH, sort_orders, view, weak_match
 from shopsearch.storage import StorageError
 from shopsearch.types import Hit, Product
 
@@ -72,14 +72,14 @@ def search(engine: Any, sessions: Any, req: TurnRequest) -> TurnPage:
         if (turn is not None and turn.generation == engine.generation and turn.key == state.query_key()
                 and turn.options == options_key):
             return _from_frozen(engine, sessions, req, state, turn, t0)
-    options = dict(req.options, offset=0, facets=True)
+    # facets are counted by view() over the frozen list, not by the engine over every candidate
+    options = dict(req.options, offset=0, facets=False)
+    fields, edges = engine.facet_layout()
     result = engine.search(req.text, req.image, FREEZE_DEPTH, None if in_session else req.filters, **options)
     hits = list(result.hits)
     weak = not req.loose and weak_match(hits, result.parsed, req.image is not None)
     if weak:
         hits = []
-    edges = price_edges_of(result.facets)
-    fields = tuple(result.facets)
     session = result.session
     by_id = {h.product_id: h for h in hits}
     page = view([_product(engine, h) for h in hits], req.k, req.page, filters=req.filters if in_session else None,
