@@ -54,3 +54,14 @@ def test_zero_shot_fallback_without_a_joint_model(tmp_path: Path) -> None:
     assert "zeroshot" in engine.manifest.encoders and "joint" not in engine.manifest.encoders
     result = engine.search(text="shoes", k=8, constraints="off")
     assert result.signals_used == ("zeroshot",) and len(result.hits) == 8
+
+
+def test_warmup_runs_a_text_and_a_photo_query_end_to_end(joint_index: Path) -> None:
+    # the first shopper should not wait for the joint heads to be built (importing onnx) or
+    # for the ONNX sessions' first runs: warm-up does them
+    engine = shopsearch.load(joint_index)
+    joint = engine.encoders.get("joint")
+    assert not joint._sessions
+    engine.warmup()
+    assert {"text", "image"} <= set(joint._sessions)
+    assert engine.search(text="red tshirt", k=2).hits  # and nothing of the catalogue changed

@@ -186,6 +186,14 @@ class Engine:
             views.parser.parse("预热 warmup")  # jieba, the pinyin index, the spelling lists
         if self.lexical is not None:
             self.lexical.search("warmup 预热", 1)
+        # one query of each kind end to end: the first runs of the ONNX sessions allocate their
+        # buffers and the joint heads are built on first use (~1 s that a first shopper would wait)
+        if self.lexical is not None or {"text", "joint"} & set(self.dense):
+            self.search("warmup 预热", k=1, facets=False, rerank=False)
+        if {"image", "joint"} & set(self.dense):
+            from PIL import Image
+
+            self.search(image=Image.new("RGB", (224, 224), (128, 128, 128)), k=1, facets=False, rerank=False)
 
     # -- writing: the Updates component ----------------------------------------------------------
     def upsert(self, products: Sequence[Product]) -> dict[str, int]:
