@@ -53,11 +53,15 @@ class FusedArrays:
         return self.signal_rows(row, row + 1)[0]
 
     def signal_rows(self, start: int, stop: int) -> list[dict[str, tuple[float, int]]]:
-        """:meth:`signals` of rows ``[start, stop)`` (read as Python lists once, not per cell)."""
-        raw, ranks = self.raw[:, start:stop].T.tolist(), self.ranks[:, start:stop].T.tolist()
-        names = self.names
-        return [{name: (r, k) for name, r, k in zip(names, row_raw, row_ranks) if k}
-                for row_raw, row_ranks in zip(raw, ranks)]
+        """:meth:`signals` of rows ``[start, stop)``: one pass per signal over the rows it
+        retrieved (a candidate is usually in one or two of them), read as Python lists."""
+        out: list[dict[str, tuple[float, int]]] = [{} for _ in range(max(0, stop - start))]
+        for s, name in enumerate(self.names):
+            ranks = self.ranks[s, start:stop]
+            rows = np.flatnonzero(ranks)
+            for row, raw, rank in zip(rows.tolist(), self.raw[s, start:stop][rows].tolist(), ranks[rows].tolist()):
+                out[row][name] = (raw, rank)
+        return out
 
     def candidates(self, start: int = 0, stop: int | None = None) -> Fused:
         """Rows ``[start, stop)`` as :class:`Candidate` objects, best first."""
