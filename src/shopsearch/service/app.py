@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -112,6 +113,12 @@ def create_app(settings: Settings, engine: Any = None) -> FastAPI:
             state.experiment = Experiment(ExperimentConfig.from_file(settings.experiment))
         _register_gauges(metrics, state)
         app.state.service = state
+        if settings.warmup:
+            # Everything loaded so far (index, models, vocabularies: ~370k objects on the fashion
+            # index) lives as long as the service: leave it out of the cyclic garbage collector,
+            # whose full passes over it paused a request for ~175 ms (about once per 300 searches)
+            gc.collect()
+            gc.freeze()
         logger.info("serving %s (%d products); voice: %s", settings.index_dir, len(eng.products),
                     state.voice_reason or "available")
         try:
