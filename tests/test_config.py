@@ -86,3 +86,19 @@ def test_serve_takes_search_settings_from_the_file(tiny_index: Path, tmp_path: P
         engine = app.state.service.engine
         assert engine.config.fusion == "minmax" and engine.config.candidates == 50
         assert engine.ranker.config.depth == 20
+
+
+def test_text_threads_reach_the_query_time_text_model(tiny_index: Path) -> None:
+    import shopsearch
+
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="SearchConfig.text_threads must be an integer >= 0"):
+            SearchConfig(text_threads=bad)  # type: ignore[arg-type]
+    engine = shopsearch.load(tiny_index)  # the default: one thread per query
+    text = engine.encoders.get("text")
+    if text._onnx is not None:  # the ONNX backend (the default when onnxruntime is installed)
+        assert text._onnx.session.get_session_options().intra_op_num_threads == 1
+    two = shopsearch.load(tiny_index, config=SearchConfig(text_threads=2)).encoders.get("text")
+    if two._onnx is not None:
+        assert two._onnx.session.get_session_options().intra_op_num_threads == 2
+    assert engine.search("red shirt", k=3).hits

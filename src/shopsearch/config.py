@@ -191,12 +191,19 @@ class SearchConfig:
     # titles, typo correction in the parser, and product type first. False reads queries in the
     # catalogue's own words only (the behaviour before; kept for comparison)
     shopper_words: bool = True
+    # threads of the text model at query time (0: one per CPU). One query is a small job and a
+    # service answers several at once: a second thread per query cost more CPU than it saved
+    # (benchmarks/results/e5_onnx.md) and competes with the other requests for the cores
+    text_threads: int = 1
 
     def __post_init__(self) -> None:
         if self.candidates < 1:
             raise ValueError(f"SearchConfig.candidates must be >= 1, got {self.candidates}")
         if self.rrf_k < 0:
             raise ValueError(f"SearchConfig.rrf_k must be >= 0, got {self.rrf_k}")
+        if isinstance(self.text_threads, bool) or not isinstance(self.text_threads, int) or self.text_threads < 0:
+            raise ValueError(f"SearchConfig.text_threads must be an integer >= 0 (0: one per CPU), "
+                             f"got {self.text_threads!r}")
         if self.fusion not in FUSION_METHODS:
             raise ValueError(f"SearchConfig.fusion must be one of {', '.join(FUSION_METHODS)}, got {self.fusion!r}")
         if self.constraints not in CONSTRAINT_MODES:

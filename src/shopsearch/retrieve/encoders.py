@@ -47,11 +47,13 @@ def check_index_encoders(index_dir: str | Path, manifest: Manifest, given: Mappi
 class EncoderSet:
     """The encoders of one index by vector role, created on first use and checked against the
     manifest (``IndexFormatError`` on a mismatch). ``given``: ready encoder objects by role
-    (``text``, ``image``, ``joint``...), checked now. Thread-safe."""
+    (``text``, ``image``, ``joint``...), checked now. ``text_threads``: threads of the text
+    model it creates (0 or None: one per CPU). Thread-safe."""
 
     def __init__(self, manifest: Manifest, given: Mapping[str, Any] | None = None,
-                 query_cache_size: int = 1024) -> None:
+                 query_cache_size: int = 1024, text_threads: int | None = None) -> None:
         self.manifest = manifest
+        self.text_threads = text_threads or None
         self._encoders: dict[str, Any] = dict(given or {})
         self._lock = threading.RLock()  # re-entrant: the joint model needs the image encoder
         self._queries: LRUCache[tuple[str, str], np.ndarray] | None = (
@@ -101,7 +103,7 @@ class EncoderSet:
                 elif role == "image":
                     enc = load_image_for(ref, manifest)
                 else:
-                    enc = create_encoder(ref.name)
+                    enc = create_encoder(ref.name, threads=self.text_threads)
                 check_encoder(manifest, ref_role(manifest, role), enc)
                 self._encoders[role] = enc
         return enc

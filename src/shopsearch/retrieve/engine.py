@@ -79,7 +79,8 @@ class Engine:
     ) -> None:
         self.catalog = catalog
         self.config = config
-        self.encoders = encoders or EncoderSet(catalog.state.manifest, None, config.query_cache_size)
+        self.encoders = encoders or EncoderSet(catalog.state.manifest, None, config.query_cache_size,
+                                                   config.text_threads)
         self.updates: Updates = updates if updates is not None else NoUpdates()
         self.path = path
         self.queries = QueryEncoder(self.encoders, config)

@@ -206,7 +206,7 @@ class LocalUpdates:
         version = resolve_version(index_dir)
         manifest = read_index_manifest(index_dir, version, verify=verify, encoders=encoders)
         state = open_version(index_dir, version, manifest, config)
-        encoder_set = EncoderSet(manifest, encoders, config.query_cache_size)
+        encoder_set = EncoderSet(manifest, encoders, config.query_cache_size, config.text_threads)
         updates = cls(LiveCatalog(state), encoder_set, index_dir, config)
         updates._wal_offset = updates._replay(state)
         updates._pointer_stamp = stamp

@@ -225,7 +225,7 @@ def load_replica(
     catalog = LiveCatalog(state)
     for index in milvus.values():
         index.bind(lambda pos: catalog.state.products[pos], lambda: catalog.state.alive)
-    encoder_set = EncoderSet(manifest, encoders, config.query_cache_size)
+    encoder_set = EncoderSet(manifest, encoders, config.query_cache_size, config.text_threads)
     updates = ReplicaUpdates(catalog, encoder_set, store, vector_stores, seq, stores.sync_interval)
     engine = Engine(catalog, config, encoder_set, updates, Path(index_dir))
     logger.info("loaded replica of %s/%s (%d products, change seq %d, signals: %s)", stores.namespace, version,
