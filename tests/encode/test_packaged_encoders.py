@@ -56,6 +56,8 @@ def test_image_encoder_on_real_photos(image_encoder, text_encoder, data_dir: Pat
     feats = image_encoder.embed_images(paths)
     assert feats.shape == (40, 1280) and feats.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(feats, axis=1), 1.0, rtol=1e-5)
+    # one batch (a query's photo: decoded inline, no decode thread) gives the same features
+    np.testing.assert_allclose(image_encoder.embed_images(paths[:3]), feats[:3], atol=1e-5)
     # same article type photos are closer than different ones, on average
     types = np.array([r["article_type"] for r in rows])
     sims = feats @ feats.T

@@ -223,6 +223,10 @@ class EfficientNetEncoder:
         feats = np.empty((n, self.dim), dtype=np.float32)
         logits = np.empty((n, 1000), dtype=np.float32)
         slices = [(a, min(a + self.batch_size, n)) for a in range(0, n, self.batch_size)]
+        if len(slices) == 1 and not self.progress:
+            # a query's photo (one batch): nothing to overlap, so no decode thread to start
+            feats[:], logits[:] = self._forward(self._pixels(images))
+            return l2_normalize(feats), logits
         with ThreadPoolExecutor(self.decode_workers) as pool, \
                 tqdm(total=n, desc="embedding images", unit="image", disable=not self.progress or n == 0) as bar:
             # Decode the next batch while the current one runs through the network.
