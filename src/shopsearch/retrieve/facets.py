@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -65,6 +66,7 @@ def facet_counts(
     out: dict[str, list[tuple[str, int]]] = {}
     for field in fields:
         # one comprehension per field kind and Counter's C loop: this runs on every search
+        values: list[object]
         if field == PRICE_FACET:
             values = [_bucket(p.price, edges) for p in chosen if p.price is not None]
         elif field == "brand":
@@ -72,14 +74,24 @@ def facet_counts(
         elif field == "category":
             values = [p.category[-1] for p in chosen if p.category]
         else:
-            values = [str(v) for v in (p.attributes.get(field) for p in chosen) if v is not None]
+            values = [v for p in chosen if (v := p.attributes.get(field)) is not None]
         if not values:
             continue
-        counts = Counter(values)
+        counts = _as_text(Counter(values))
         if field == PRICE_FACET:
             out[field] = sorted(counts.items(), key=lambda kv: _bucket_start(kv[0]))
         else:
             out[field] = counts.most_common(max_values)
+    return out
+
+
+def _as_text(counts: Counter[object]) -> Counter[str]:
+    """``counts`` keyed by text: a number in a text field counts as its text (first seen first)."""
+    if all(type(v) is str for v in counts):
+        return cast(Counter[str], counts)  # the usual case: every value is text
+    out: Counter[str] = Counter()
+    for value, n in counts.items():
+        out[str(value)] += n
     return out
 
 
