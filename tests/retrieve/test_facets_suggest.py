@@ -30,6 +30,9 @@ def test_facet_fields_and_counts() -> None:
     assert counts["colour"] == [("Black", 2), ("Blue", 1)]
     assert counts["price"] == [("0-20", 1), ("40-60", 1), ("100+", 1)]
     assert facet_counts(PRODUCTS, [1], fields, edges)["gender"] == [("Women", 1)]
+    # a number in a text field counts as its text, with that text
+    mixed = [Product(id=str(i), title="t", attributes={"size": v}) for i, v in enumerate([40, "40", "M", 40])]
+    assert facet_counts(mixed, [0, 1, 2, 3], ["size"], []) == {"size": [("40", 3), ("M", 1)]}
 
 
 def test_suggest() -> None:
