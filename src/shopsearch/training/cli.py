@@ -8,6 +8,7 @@ import shlex
 import sys
 import time
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 from shopsearch.training.config import TrainConfig
@@ -62,7 +63,11 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:  # type: i
     p.add_argument("--holdout", type=float, default=0.0,
                    help="leave out this seeded fraction of products entirely (evaluation split)")
     p.add_argument("--holdout-seed", type=int, default=0)
-    p.add_argument("--cache", help="embedding cache file (SQLite) for backbone features")
+    p.add_argument("--cache", help="embedding cache file (SQLite) for backbone features (default: the one "
+                   "`shopsearch index` uses, $SHOPSEARCH_CACHE or ~/.cache/shopsearch/embeddings.sqlite, so a "
+                   "catalogue's photo features are computed once for indexing and training)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="compute every backbone feature afresh and store none")
     p.add_argument("--name", default="joint", help="model name stored in the directory")
     p.add_argument("--version", dest="model_version", default="1", help="model version string")
     p.add_argument("--notes", default="", help="free text for the model card's Notes section")
@@ -93,6 +98,18 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     names = {f.name for f in fields(TrainConfig)}
     values = {k: v for k, v in vars(args).items() if k in names}
     return TrainConfig(**values)
+
+
+def cache_path(args: argparse.Namespace) -> Path | None:
+    """The embedding cache the flags name: ``--cache``, none with ``--no-cache``, else the
+    indexer's default (shared, so features computed by one are reused by the other)."""
+    from shopsearch.config import default_cache_path
+
+    if args.no_cache:
+        if args.cache:
+            raise SystemExit("train: --cache and --no-cache contradict each other; give one")
+        return None
+    return Path(args.cache) if args.cache else default_cache_path()
 
 
 def image_config_from_args(args: argparse.Namespace) -> ImageTrainConfig:
@@ -140,7 +157,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.joint:
         fit = train(
             products, args.out, config, name=args.name, version=args.model_version,
-            command=command, catalog=str(args.catalog), cache_path=args.cache,
+            command=command, catalog=str(args.catalog), cache_path=cache_path(args),
             holdout=args.holdout, holdout_seed=args.holdout_seed, overwrite=args.force,
             notes=args.notes, progress=True,
         )
@@ -167,8 +184,6 @@ def _want_image(choice: str, products: list[Any]) -> tuple[bool, str]:
 
 def _train_image(args: argparse.Namespace, products: list[Any], config: ImageTrainConfig, command: str,
                  started: float) -> int:
-    from pathlib import Path
-
     from shopsearch.encode.shop_image import IMAGE_SUBDIR
     from shopsearch.training.image_model import (
         catalogue_digest,

@@ -100,18 +100,42 @@ def prepare(
     return TrainingData(list(usable), bank, views, text_feats, codeswitch, shopper)
 
 
+IMAGE_CHUNK = 256
+"""Photos decoded and embedded per step of :func:`image_view_features`: a multiple of the image
+encoder's batch of 32, so the encoder sees the same batches as in one call, while only a
+chunk of decoded photos is held in memory at a time."""
+
+
 def image_view_features(
     paths: Sequence[str], encoder: ImageEncoder, cache: EmbeddingCache | None, color: bool,
     flip: bool = False,
 ) -> np.ndarray:
-    """Backbone (+ colour) features of the images, or of their mirror images; (n, F) float32."""
+    """Backbone (+ colour) features of the images, or of their mirror images; (n, F) float32.
+
+    Each photo is decoded once: the backbone pass also takes its colour histogram, which the
+    colour step then uses (it decodes only photos the backbone pass skipped, e.g. cached ones).
+    """
     tag = "+hflip" if flip else ""
+    histograms: dict[str, np.ndarray] = {}
 
     def backbone(items: list[object]) -> np.ndarray:
-        imgs = [load_image(str(x)) for x in items]
-        if flip:
-            imgs = [ImageOps.mirror(im) for im in imgs]
-        return encoder.embed_images(imgs)
+        out = []
+        for start in range(0, len(items), IMAGE_CHUNK):
+            chunk = items[start:start + IMAGE_CHUNK]
+            imgs = [load_image(str(x)) for x in chunk]
+            if color:
+                histograms.update((str(x), color_histogram(im)) for x, im in zip(chunk, imgs))
+            if flip:
+                imgs = [ImageOps.mirror(im) for im in imgs]
+            out.append(np.asarray(encoder.embed_images(imgs), dtype=np.float32))
+        return np.concatenate(out)
+
+    def colour(items: list[object]) -> np.ndarray:
+        rows = []
+        for x in items:
+            hist = histograms.pop(str(x), None)
+            rows.append(color_histogram(load_image(str(x))) if hist is None else hist)
+        return np.stack(rows)
 
     parts = [embed_with_cache(
         cache, lambda: [image_key(encoder.name + tag, p) for p in paths], list(paths), encoder.dim,
@@ -120,8 +144,7 @@ def image_view_features(
     if color:
         # Colour histograms are mirror-invariant: one set serves both views.
         parts.append(embed_with_cache(
-            cache, lambda: [image_key(COLOR_FEATURE, p) for p in paths], list(paths), COLOR_DIM,
-            lambda items: np.stack([color_histogram(load_image(str(x))) for x in items]),
+            cache, lambda: [image_key(COLOR_FEATURE, p) for p in paths], list(paths), COLOR_DIM, colour,
         ))
     return np.concatenate(parts, axis=1).astype(np.float32)
 

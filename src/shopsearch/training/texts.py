@@ -118,10 +118,21 @@ class TextBank:
     vocab: dict[str, dict[str, int]]
 
     def positives(self, product_idx: np.ndarray, text_idx: np.ndarray) -> np.ndarray:
-        """bool (len(product_idx), len(text_idx)): does text j describe product i."""
-        p = self.product_codes[product_idx][:, None, :]
-        t = self.constraints[text_idx][None, :, :]
-        return np.all((t < 0) | (t == p), axis=-1)
+        """bool (len(product_idx), len(text_idx)): does text j describe product i.
+
+        One field at a time on (products, texts) planes, skipping fields no text constrains:
+        the same answer as ``np.all((t < 0) | (t == p), axis=-1)`` over a (products, texts,
+        fields) cube, several times faster (training asks this once per batch).
+        """
+        p = self.product_codes[product_idx]
+        t = self.constraints[text_idx]
+        out = np.ones((len(p), len(t)), dtype=bool)
+        for col in range(t.shape[1]):
+            want = t[:, col]
+            named = want >= 0
+            if named.any():
+                out &= ~named[None, :] | (want[None, :] == p[:, col, None])
+        return out
 
 
 def build_text_bank(products: Sequence[Product]) -> TextBank:

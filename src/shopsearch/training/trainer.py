@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from shopsearch.evaluation.metrics import ranking_summary, score_metrics
+from shopsearch.training.batches import BatchSampler, prefetch
 from shopsearch.training.config import TrainConfig
 from shopsearch.training.heads import build_head, export_head, feature_stats
 from shopsearch.training.losses import multi_positive_infonce, triplet_hardest
@@ -113,12 +114,11 @@ def _fit(
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     views = image_views if config.augment_flip else image_views[:1]
-    img_t = [torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for v in views]
-    txt_t = torch.from_numpy(np.ascontiguousarray(text_feats, dtype=np.float32))
-
     train_texts = np.unique(np.concatenate([bank.product_texts[i] for i in train_idx]))
     img_mean, img_std = feature_stats(views[0][train_idx])
     txt_mean, txt_std = feature_stats(text_feats[train_texts])
+    views = [np.ascontiguousarray(v, dtype=np.float32) for v in views]
+    text_feats = np.ascontiguousarray(text_feats, dtype=np.float32)
     img_head = build_head(config.head, views[0].shape[1], config.dim, config.hidden,
                           img_mean, img_std, config.dropout)
     txt_head = build_head(config.head, text_feats.shape[1], config.dim, config.hidden,
@@ -139,7 +139,11 @@ def _fit(
                        for t in bank.product_texts])
     partial_lists = [t[[bank.kinds[j] == "partial" for j in t]] for t in bank.product_texts]
 
-    group_codes = bank.product_codes[:, FIELDS.index("article")]
+    sampler = BatchSampler(
+        bank=bank, views=views, text_feats=text_feats, train_idx=train_idx, titles=titles, partial_lists=partial_lists,
+        group_codes=bank.product_codes[:, FIELDS.index("article")], config=config, steps=steps_per_epoch,
+        codeswitch=codeswitch, shopper=shopper, rng=rng,
+    )
     best: dict[str, Any] = {"score": -1.0, "epoch": 0, "state": None, "metrics": {}}
     history: list[dict[str, float]] = []
     bad_epochs = 0
@@ -147,30 +151,12 @@ def _fit(
     for epoch in range(1, config.epochs + 1):
         img_head.train()
         txt_head.train()
-        order = np.concatenate([
-            _epoch_order(train_idx, group_codes, config.grouped_fraction, config.batch_size, rng)
-            for _ in range(config.rounds)
-        ])
         losses = []
-        for s in range(steps_per_epoch):
-            prod = order[s * config.batch_size:(s + 1) * config.batch_size]
-            text = _sample_texts(prod, titles, partial_lists, config.title_prob, rng)
-            pos = torch.from_numpy(bank.positives(prod, text))
-            if codeswitch is not None and config.codeswitch_prob > 0:
-                alt = codeswitch[text]
-                use = (alt >= 0) & (rng.random(len(text)) < config.codeswitch_prob)
-                text = np.where(use, alt, text)
-            if shopper is not None and config.shopper_prob > 0:
-                in_bank = text < len(shopper)  # not already replaced by a code-switched variant
-                alt = np.where(in_bank, shopper[np.minimum(text, len(shopper) - 1)], -1)
-                use = (alt >= 0) & (rng.random(len(text)) < config.shopper_prob)
-                text = np.where(use, alt, text)
-            view = rng.integers(0, len(img_t), len(prod))
-            feats = torch.stack([img_t[v][p] for v, p in zip(view, prod)]) if len(img_t) > 1 \
-                else img_t[0][torch.from_numpy(prod)]
-            zi = img_head(feats)
-            zt = txt_head(txt_t[torch.from_numpy(text)])
+        for batch in prefetch(sampler.epoch()):
+            zi = img_head(torch.from_numpy(batch.image_feats))
+            zt = txt_head(torch.from_numpy(batch.text_feats))
             sim = zi @ zt.t()
+            pos = torch.from_numpy(batch.positives)
             if config.loss == "infonce":
                 loss = multi_positive_infonce(sim, pos, logit_scale)
             else:
@@ -182,7 +168,8 @@ def _fit(
             with torch.no_grad():
                 logit_scale.clamp_(0.0, float(np.log(100.0)))
             losses.append(float(loss.detach()))
-        metrics = _validate(img_head, txt_head, img_t[0], txt_t, val_idx, val)
+        metrics = _validate(img_head, txt_head, torch.from_numpy(views[0]), torch.from_numpy(text_feats), val_idx,
+                            val)
         metrics["loss"] = float(np.mean(losses)) if losses else 0.0
         metrics["epoch"] = float(epoch)
         metrics["temperature"] = float(1.0 / np.exp(float(logit_scale.detach())))
@@ -213,47 +200,6 @@ def _fit(
         history=history,
         seconds=time.perf_counter() - started,
     )
-
-
-def _epoch_order(
-    train_idx: np.ndarray, group_codes: np.ndarray, grouped_fraction: float, batch_size: int,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """A permutation of ``train_idx`` in which ``grouped_fraction`` of each batch is a run of
-    products of the same article type (hard negatives: same type, other colour/gender/...)
-    and the rest is random."""
-    perm = rng.permutation(train_idx)
-    if grouped_fraction <= 0:
-        return perm
-    n_grouped = round(len(perm) * grouped_fraction)
-    grouped, rest = perm[:n_grouped], perm[n_grouped:]
-    grouped = grouped[np.lexsort((rng.random(len(grouped)), group_codes[grouped]))]
-    per_batch = max(1, round(batch_size * grouped_fraction))
-    chunks = [grouped[i:i + per_batch] for i in range(0, len(grouped), per_batch)]
-    rng.shuffle(chunks)  # type: ignore[arg-type]
-    fill = batch_size - per_batch
-    out: list[np.ndarray] = []
-    for k, chunk in enumerate(chunks):
-        out += [chunk, rest[k * fill:(k + 1) * fill]]
-    out.append(rest[len(chunks) * fill:])
-    return np.concatenate(out)
-
-
-def _sample_texts(
-    prod: np.ndarray, titles: np.ndarray, partial_lists: list[np.ndarray], title_prob: float,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    out = np.empty(len(prod), dtype=np.int64)
-    use_title = rng.random(len(prod)) < title_prob
-    for k, p in enumerate(prod):
-        partial = partial_lists[p]
-        if (use_title[k] or len(partial) == 0) and titles[p] >= 0:
-            out[k] = titles[p]
-        elif len(partial):
-            out[k] = partial[rng.integers(len(partial))]
-        else:
-            raise ValueError(f"product index {p} has no training text (no title, no facets)")
-    return out
 
 
 def _validate(
