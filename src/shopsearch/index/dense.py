@@ -18,8 +18,16 @@ pq        ``pq_m`` bytes (+ a small codebook)        scan of codes + re-rank
 ========  =========================================  ==========================
 
 For hnsw the numpy copy of the vectors is memory-mapped after loading (FAISS holds the one
-in-memory copy). Filtered searches run exactly over the allowed vectors, so a filter never
-returns fewer than k hits when k matching products exist.
+in-memory copy).
+
+Filtered searches (an ``allowed`` mask: filters, and retired products until the next compaction)
+never return fewer than k hits when k matching products exist. A narrow filter is scanned exactly
+over the allowed vectors; a broad one goes through the FAISS structure with the mask as an
+``IDSelectorBitmap`` (HNSW walks the whole graph and keeps only allowed vectors, its ``efSearch``
+widened by the share allowed; fp16/sq8 scan their codes, then re-rank), falling back to the exact
+scan when that finds fewer than k. Which is cheaper is :func:`structure_filter_pays`. (Before,
+every mask was scanned exactly: at 1M vectors one retired product made every query a scan of
+them all; ``benchmarks/results/ann_scale_filtered.md``.)
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import numpy as np
 
 from shopsearch.config import DENSE_KINDS
 from shopsearch.index.aggregate import (
+    GROWTH,
     ProductHits,
     best_per_product,
     fetch_products,
@@ -44,12 +53,21 @@ from shopsearch.index.aggregate import (
 )
 
 logger = logging.getLogger(__name__)
+_FAISS: Any = faiss  # faiss's stubs omit SearchParametersHNSW
 
 
 # kinds that keep compressed codes in memory and re-rank on full precision from disk
 QUANTISED_KINDS: tuple[str, ...] = ("fp16", "sq8", "pq")
 # over-fetch factor of the re-rank when DenseParams.rerank is 0 (coarser codes need more)
 _DEFAULT_RERANK = {"fp16": 1, "sq8": 4, "pq": 64}
+# Filtered search costs at 1M x 256-d (benchmarks/ann_scale.py --kinds filtered): the exact scan
+# gathers and scores each allowed vector (~0.85 us each from the memory map); HNSW with a selector
+# walks ~4.4 us per unit of its widened efSearch (ef_search / share), i.e. about GRAPH_FILTER_COST
+# exact scores; a code scan costs the same at any share and beats gathering more than
+# CODES_FILTER_SHARE of the vectors. IndexPQ takes no selector, so pq always scans exactly.
+GRAPH_FILTER_COST = 5.0
+CODES_FILTER_SHARE = 0.05
+_SELECTOR_KINDS = ("hnsw", "fp16", "sq8")
 
 
 @dataclass(frozen=True)
@@ -101,6 +119,20 @@ def _pq_m(dim: int, wanted: int) -> int:
     while dim % m:
         m -= 1
     return m
+
+
+def structure_filter_pays(kind: str, n_allowed: int, n: int, ef_search: int) -> bool:
+    """Whether a search restricted to ``n_allowed`` of ``n`` vectors is cheaper through the FAISS
+    structure of ``kind`` with a selector than as an exact scan of the allowed vectors: for HNSW
+    when ``n_allowed`` exceeds ``GRAPH_FILTER_COST * ef_search / share`` (the exact scan's vectors
+    outnumber the widened walk's cost), for fp16/sq8 codes when the share is at least
+    ``CODES_FILTER_SHARE``; never for flat (it is the exact scan) or pq (no selector)."""
+    if kind not in _SELECTOR_KINDS or n_allowed == 0 or n == 0:
+        return False
+    share = n_allowed / n
+    if kind == "hnsw":
+        return n_allowed * share >= GRAPH_FILTER_COST * ef_search
+    return share >= CODES_FILTER_SHARE
 
 
 class VectorIndex(Protocol):
@@ -155,6 +187,8 @@ class DenseIndex:
             self.index.hnsw.efSearch = params.ef_search
         # one vector per product (the common case): the top-k vectors are the top-k products
         self._single = self._rows_unique()
+        # vector i belongs to product i (the common case): a product mask is a vector mask
+        self._identity = bool(np.array_equal(self.rows, np.arange(self.rows.shape[0])))
 
     @property
     def kind(self) -> str:
@@ -236,8 +270,7 @@ class DenseIndex:
         if aggregation != "max":
             raise ValueError(f"aggregation must be max or mean, got {aggregation!r}")
         if allowed is not None:
-            sel = np.flatnonzero(allowed[self.rows])
-            return best_per_product(self.rows[sel], self.vectors[sel] @ q[0], k)
+            return self._search_allowed(q, k, allowed)
         per_product = 1 if self._single else max(2, -(-n // max(self.n_products, 1)))
         want = overfetch(k, per_product, n)
         if self.index is None:
@@ -246,19 +279,53 @@ class DenseIndex:
             want = min(n, want * self.params.rerank_for(self._kind))
         return fetch_products(lambda w: (self._index_top(q, w, k), False), k, want, n)
 
+    def _search_allowed(self, q: np.ndarray, k: int, allowed: np.ndarray) -> ProductHits:
+        """Top-``k`` products among ``allowed`` (bool over products): through the FAISS structure
+        with a selector when :func:`structure_filter_pays`, else (or when that finds fewer than
+        k) exactly over the allowed vectors."""
+        n = self.vectors.shape[0]
+        mask = allowed[:n] if self._identity and allowed.shape[0] >= n else allowed[self.rows]
+        n_allowed = int(np.count_nonzero(mask))
+        if structure_filter_pays(self._kind, n_allowed, n, self.params.ef_search):
+            bits = np.packbits(mask, bitorder="little")  # kept alive while FAISS reads it
+            if self._kind == "hnsw":
+                params = _FAISS.SearchParametersHNSW()
+                # HNSW under a filter walks excluded vectors too: widen the walk by the share allowed
+                params.efSearch = int(np.ceil(self.params.ef_search * n / n_allowed))
+            else:
+                params = faiss.SearchParameters()
+            params.sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
+            per_product = 1 if self._single else max(2, -(-n // max(self.n_products, 1)))
+            want = overfetch(k, per_product, n_allowed)
+            if self._kind in QUANTISED_KINDS:
+                want = min(n_allowed, want * self.params.rerank_for(self._kind))
+            # at most two wider asks (duplicates of one product): a walk that still finds fewer than
+            # k has run out of reachable allowed vectors, and the exact scan below is cheaper
+            limit = min(n_allowed, want * GROWTH * GROWTH)
+            hits = fetch_products(lambda w: (self._index_top(q, w, k, params), False), k, want, limit)
+            if len(hits.positions) >= k:
+                return hits
+            logger.debug("filtered %s search found %d < %d products; scanning exactly", self._kind,
+                         len(hits.positions), k)
+        sel = np.flatnonzero(mask)
+        return best_per_product(self.rows[sel], self.vectors[sel] @ q[0], k)
+
     def _exact_top(self, q: np.ndarray, want: int, k: int) -> ProductHits:
         """Exact: FAISS's top-``want`` scan (a heap, no full sort) over our array, then products."""
         scores, idx = faiss.knn(q, self.vectors, want, metric=faiss.METRIC_INNER_PRODUCT)
         order = np.lexsort((idx[0], -scores[0]))  # ties: lower offset first, as a stable sort
         return best_per_product(self.rows[idx[0][order]], scores[0][order], k, ordered=True)
 
-    def _index_top(self, q: np.ndarray, want: int, k: int) -> ProductHits:
-        """The FAISS structure's top ``want`` vectors, then products (compressed kinds re-rank
-        their candidates on the full-precision vectors)."""
+    def _index_top(self, q: np.ndarray, want: int, k: int,
+                   params: faiss.SearchParameters | None = None) -> ProductHits:
+        """The FAISS structure's top ``want`` vectors (those ``params.sel`` selects, when given),
+        then products (compressed kinds re-rank their candidates on the full-precision vectors)."""
         assert self.index is not None  # search() scans exactly when there is no FAISS structure
-        scores, idx = self.index.search(q, want)
+        scores, idx = self.index.search(q, want, params=params)
         found = idx[0]
-        if found[-1] < 0:  # fewer results than asked (HNSW may return -1 padding)
+        if found.size == 0:
+            return no_hits()
+        if found[-1] < 0:  # fewer results than asked (HNSW and selectors may return -1 padding)
             keep = found >= 0
             found, scores = found[keep], scores[:, keep]
         if self._kind in QUANTISED_KINDS:
@@ -300,6 +367,8 @@ class DenseIndex:
         if self._single and m:
             new = rows.astype(np.int64)
             self._single = np.unique(new).size == m and not np.isin(new, self.rows).any()
+        if self._identity and m:
+            self._identity = bool(np.array_equal(rows, np.arange(n, n + m)))
         self.vectors = self._buffer[:n + m]
         self.rows = self._row_buffer[:n + m]
         self.n_products = n_products

@@ -1,0 +1,169 @@
+"""Filtered dense search (an ``allowed`` mask): through the FAISS structure with a selector when
+that pays, exactly otherwise, and never fewer than k hits when k allowed products exist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from shopsearch.index.aggregate import no_hits
+from shopsearch.index.dense import (
+    CODES_FILTER_SHARE,
+    GRAPH_FILTER_COST,
+    DenseIndex,
+    DenseParams,
+    structure_filter_pays,
+)
+
+
+def _unit(n: int, d: int = 32, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _exact(vecs: np.ndarray, rows: np.ndarray, allowed: np.ndarray, q: np.ndarray, k: int) -> list[int]:
+    """Naive reference: each allowed product's best vector, top k products."""
+    best: dict[int, float] = {}
+    for r, s in zip(rows.tolist(), (vecs @ q).tolist()):
+        if allowed[r] and s > best.get(r, -np.inf):
+            best[r] = s
+    return [r for r, _ in sorted(best.items(), key=lambda kv: -kv[1])[:k]]
+
+
+def _count_structure_calls(index: DenseIndex, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Records the selector passed to each FAISS-structure search of ``index``."""
+    calls: list[Any] = []
+    original = index._index_top
+
+    def spy(q: np.ndarray, want: int, k: int, params: Any = None) -> Any:
+        calls.append(params)
+        return original(q, want, k, params)
+
+    monkeypatch.setattr(index, "_index_top", spy)
+    return calls
+
+
+def test_structure_filter_pays_rule() -> None:
+    ef = 128
+    n = 1_000_000
+    # HNSW: the allowed vectors times their share against GRAPH_FILTER_COST units of efSearch
+    assert structure_filter_pays("hnsw", n - 1, n, ef)
+    assert structure_filter_pays("hnsw", n // 10, n, ef)
+    assert not structure_filter_pays("hnsw", n // 100, n, ef)  # 10,000 x 1% = 100 < 5 x 128
+    edge = int(np.ceil(np.sqrt(GRAPH_FILTER_COST * ef * n)))
+    assert structure_filter_pays("hnsw", edge, n, ef) and not structure_filter_pays("hnsw", edge - 1, n, ef)
+    # codes: a share of the vectors, whatever the size
+    for kind in ("fp16", "sq8"):
+        assert structure_filter_pays(kind, int(CODES_FILTER_SHARE * n), n, ef)
+        assert not structure_filter_pays(kind, int(CODES_FILTER_SHARE * n) - 1, n, ef)
+    # exact search is the scan; IndexPQ takes no selector; nothing allowed: nothing to search
+    for kind in ("flat", "pq"):
+        assert not structure_filter_pays(kind, n, n, ef)
+    assert not structure_filter_pays("hnsw", 0, n, ef) and not structure_filter_pays("hnsw", 0, 0, ef)
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "sq8", "fp16"])
+def test_broad_filter_goes_through_the_structure(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    vecs = _unit(4000)
+    rows = np.arange(len(vecs))
+    index = DenseIndex(vecs, rows, len(vecs), DenseParams(kind=kind))
+    calls = _count_structure_calls(index, monkeypatch)
+    allowed = np.random.default_rng(1).random(len(vecs)) < 0.7
+    hits = []
+    for q in _unit(30, seed=2):
+        got, scores = index.search(q, 10, allowed)
+        assert len(got) == 10 and len(set(got.tolist())) == 10 and allowed[got].all()
+        np.testing.assert_allclose(scores, vecs[got] @ q, rtol=1e-5, atol=1e-6)  # exact scores
+        assert np.all(np.diff(scores) <= 1e-6)  # best first
+        hits.append(len(set(got.tolist()) & set(_exact(vecs, rows, allowed, q, 10))) / 10)
+    assert np.mean(hits) >= 0.95
+    assert len(calls) == 30 and all(p is not None and p.sel is not None for p in calls)
+    if kind == "hnsw":  # the walk is widened by the share allowed
+        assert calls[0].efSearch == int(np.ceil(128 * len(vecs) / allowed.sum()))
+
+
+def test_one_retired_product_never_comes_back_and_the_rest_is_unchanged() -> None:
+    vecs = _unit(4000)
+    index = DenseIndex(vecs, np.arange(len(vecs)), len(vecs), DenseParams(kind="hnsw"))
+    for q in _unit(20, seed=3):
+        free, _ = index.search(q, 10)
+        alive = np.ones(len(vecs), bool)
+        alive[free[0]] = False  # retire the best hit
+        got, _ = index.search(q, 10, alive)
+        assert free[0] not in got.tolist() and len(got) == 10
+        assert got.tolist()[:9] == free.tolist()[1:]
+
+
+def test_narrow_filter_is_scanned_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    vecs = _unit(4000)
+    rows = np.arange(len(vecs))
+    index = DenseIndex(vecs, rows, len(vecs), DenseParams(kind="hnsw"))
+    calls = _count_structure_calls(index, monkeypatch)
+    allowed = np.zeros(len(vecs), bool)
+    allowed[np.random.default_rng(4).choice(len(vecs), 300, replace=False)] = True  # 300 x 7.5% < 640
+    q = _unit(1, seed=5)[0]
+    assert index.search(q, 10, allowed)[0].tolist() == _exact(vecs, rows, allowed, q, 10)
+    assert calls == []
+
+
+def test_structure_finding_too_few_falls_back_to_the_exact_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    vecs = _unit(4000)
+    rows = np.arange(len(vecs))
+    index = DenseIndex(vecs, rows, len(vecs), DenseParams(kind="hnsw"))
+    calls: list[int] = []
+
+    def starved(q: np.ndarray, want: int, k: int, params: Any = None) -> Any:
+        calls.append(want)
+        return no_hits()  # as a walk that reached no allowed vector
+
+    monkeypatch.setattr(index, "_index_top", starved)
+    allowed = np.random.default_rng(6).random(len(vecs)) < 0.8
+    q = _unit(1, seed=7)[0]
+    assert index.search(q, 10, allowed)[0].tolist() == _exact(vecs, rows, allowed, q, 10)
+    assert calls == [10, 40, 160]  # two wider asks at most, then the exact scan
+
+
+def test_multi_vector_products_under_a_broad_filter() -> None:
+    vecs = _unit(4000, seed=8)
+    rows = np.random.default_rng(9).integers(0, 800, len(vecs))  # ~5 photos per product
+    index = DenseIndex(vecs, rows, 800, DenseParams(kind="hnsw"))
+    allowed = np.random.default_rng(10).random(800) < 0.8
+    hits = []
+    for q in _unit(20, seed=11):
+        got, scores = index.search(q, 10, allowed)
+        assert len(got) == 10 and len(set(got.tolist())) == 10 and allowed[got].all()
+        for p, s in zip(got, scores):  # a product scores its best vector, exactly
+            assert s == pytest.approx(float((vecs[rows == p] @ q).max()), abs=1e-5)
+        hits.append(len(set(got.tolist()) & set(_exact(vecs, rows, allowed, q, 10))) / 10)
+    assert np.mean(hits) >= 0.9
+
+
+def test_pq_takes_no_selector_and_scans_exactly() -> None:
+    vecs = _unit(3000)
+    rows = np.arange(len(vecs))
+    index = DenseIndex(vecs, rows, len(vecs), DenseParams(kind="pq"))
+    allowed = np.random.default_rng(12).random(len(vecs)) < 0.9
+    q = _unit(1, seed=13)[0]
+    assert index.search(q, 10, allowed)[0].tolist() == _exact(vecs, rows, allowed, q, 10)
+
+
+def test_appends_keep_the_product_mask_right() -> None:
+    vecs = _unit(4000)
+    index = DenseIndex(vecs, np.arange(len(vecs)), len(vecs), DenseParams(kind="hnsw"))
+    extra = _unit(200, seed=14)
+    index.append(extra, np.arange(4000, 4200), 4200)  # new products, one vector each
+    allowed = np.ones(4200, bool)
+    allowed[::3] = False
+    q = extra[1]  # product 4001 (allowed) is its own best match
+    got, _ = index.search(q, 10, allowed)
+    assert got[0] == 4001 and allowed[got].all()
+    # a second photo of an existing product: vector 4200 belongs to product 5, which is filtered out
+    index.append(q[None] * 1.0, np.array([5]), 4200)
+    allowed[5] = False
+    got, _ = index.search(q, 10, allowed)
+    assert 5 not in got.tolist() and allowed[got].all() and len(got) == 10
+    allowed[5] = True
+    got, scores = index.search(q, 10, allowed)
+    assert set(got[:2].tolist()) == {5, 4001} and scores[0] == pytest.approx(1.0, abs=1e-5)
