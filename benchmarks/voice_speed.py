@@ -22,8 +22,10 @@ Baseline in the same run: the transcription settings before issue 19 (faster-whi
 ``transcribe``, int8, 2 threads, beam 1, no VAD, language detected), reproduced here with the exact
 arguments it passed, so later changes to ``shopsearch.voice`` do not move the baseline.
 
-``--cold`` runs each of the baseline and the current default in a new Python process: imports,
-the model's joining check, the model load, the first call and the next calls, separately.
+``--cold NAME...`` runs each configuration in a new Python process: imports, the model's files
+(joined on first use), the model load, the first call and the next calls, separately; a name
+ending in ``+warmup`` calls ``Transcriber.warm_up()`` first, one ending in ``+fresh`` starts with an
+empty ``$SHOPSEARCH_MODELS`` (as the first run after installing).
 
 Writes ``benchmarks/results/<stem>.{json,md}``.
 """
@@ -40,6 +42,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import wave
 from collections.abc import Callable, Sequence
@@ -182,8 +185,9 @@ BASELINE = ("the settings before issue 19: faster-whisper transcribe(), int8, 2 
 @dataclass(frozen=True)
 class Config:
     """One way to transcribe: ``engine`` "faster-whisper" calls ``WhisperModel.transcribe`` with
-    the old arguments updated by ``args``; ``language`` "auto" detects, "given" passes the
-    query's language (as the page's language menu does)."""
+    the old arguments updated by ``args``; "shopsearch" calls ``shopsearch.voice.Transcriber``
+    with ``VoiceConfig(**args)`` (one encoder run, windows shorter than 30 s); ``language``
+    "auto" detects, "given" passes the query's language (as the page's language menu does)."""
 
     name: str
     note: str
@@ -206,6 +210,36 @@ CONFIGS: tuple[Config, ...] = (
     Config("condition", "condition_on_previous_text on, language given", "given",
            args={"condition_on_previous_text": True}),
     Config("fw_chunk10", "faster-whisper chunk_length=10, language given", "given", args={"chunk_length": 10}),
+    # shopsearch.voice: one encoder run per query (the language read from it)
+    Config("one_encode", "one encoder run, 30 s window, auto among all languages", engine="shopsearch",
+           args={"pad_s": None, "trim": "off", "auto_languages": ()}),
+    Config("en_zh", "one encoder run, 30 s window, auto among en/zh", engine="shopsearch",
+           args={"pad_s": None, "trim": "off"}),
+    Config("en_zh_lang", "one encoder run, 30 s window, language given", "given", engine="shopsearch",
+           args={"pad_s": None, "trim": "off"}),
+    Config("en_zh_noprompt", "en_zh without the Chinese prompt", engine="shopsearch",
+           args={"pad_s": None, "trim": "off", "zh_prompt": ""}),
+    Config("en_zh_noprompt_lang", "en_zh_lang without the Chinese prompt", "given", engine="shopsearch",
+           args={"pad_s": None, "trim": "off", "zh_prompt": ""}),
+    Config("en_zh_beam5", "en_zh, beam 5", engine="shopsearch", args={"pad_s": None, "trim": "off", "beam_size": 5}),
+    Config("en_zh_1thread", "en_zh, 1 thread", threads=1, engine="shopsearch", args={"pad_s": None, "trim": "off"}),
+    Config("en_zh_nobound", "en_zh, decoding bound 48 tokens whatever the length", engine="shopsearch",
+           args={"pad_s": None, "trim": "off", "tokens_per_s": 1000.0}),
+    Config("en_zh_energy", "en_zh, quiet at the ends cut (energy)", engine="shopsearch",
+           args={"pad_s": None, "trim": "energy"}),
+    Config("en_zh_silero", "en_zh, quiet at the ends cut (Silero VAD)", engine="shopsearch",
+           args={"pad_s": None, "trim": "silero"}),
+    Config("pad8", "window speech + 8 s, en/zh", engine="shopsearch", args={"pad_s": 8.0, "trim": "off"}),
+    Config("pad4", "window speech + 4 s, en/zh", engine="shopsearch", args={"pad_s": 4.0, "trim": "off"}),
+    Config("pad1", "window speech + 1 s, en/zh", engine="shopsearch", args={"pad_s": 1.0, "trim": "off"}),
+    Config("pad8_energy", "window speech + 8 s, energy trim, en/zh", engine="shopsearch",
+           args={"pad_s": 8.0, "trim": "energy"}),
+    Config("pad2_energy", "window speech + 2 s, energy trim, en/zh", engine="shopsearch",
+           args={"pad_s": 2.0, "trim": "energy"}),
+    Config("pad1_silero", "window speech + 1 s, Silero VAD trim, en/zh", engine="shopsearch",
+           args={"pad_s": 1.0, "trim": "silero"}),
+    Config("default", "shopsearch.voice's defaults (VoiceConfig()), auto", engine="shopsearch"),
+    Config("default_lang", "shopsearch.voice's defaults, language given", "given", engine="shopsearch"),
 )
 
 
@@ -251,34 +285,59 @@ def faster_whisper_call(config: Config, models: Models) -> Transcribe:
     return call
 
 
+def shopsearch_call(config: Config) -> tuple[Transcribe, Any]:
+    """``Transcriber(VoiceConfig(...)).transcribe`` and the transcriber (loaded on first use)."""
+    from shopsearch.voice import Transcriber, VoiceConfig
+
+    transcriber = Transcriber(VoiceConfig(compute_type=config.compute_type, threads=config.threads, **config.args))
+
+    def call(q: Query) -> tuple[str, str]:
+        t = transcriber.transcribe(q.wav, q.language if config.language == "given" else "auto")
+        return t.text, t.language
+
+    return call, transcriber
+
+
 def make_call(config: Config, models: Models) -> Transcribe:
     if config.engine == "faster-whisper":
         return faster_whisper_call(config, models)
+    if config.engine == "shopsearch":
+        return shopsearch_call(config)[0]
     raise ValueError(f"unknown engine {config.engine!r}")
 
 
 # --------------------------------------------------------------------------- measuring
 
 
-def measure(config: Config, queries: Sequence[Query], models: Models) -> dict[str, Any]:
-    """Every query once (after two untimed calls): texts, wall and CPU milliseconds."""
-    call = make_call(config, models)
-    for q in (next(q for q in queries if q.language == "en"), next(q for q in queries if q.language == "zh")):
-        call(q)
-    rows = []
+def measure(configs: Sequence[Config], queries: Sequence[Query], models: Models) -> list[dict[str, Any]]:
+    """Every query once per configuration, interleaved: query by query, the configurations in
+    an order rotated by one each query, so a change in the machine's load falls on all of them
+    alike. Two untimed calls per configuration first. Texts, wall and CPU milliseconds."""
+    calls = [make_call(c, models) for c in configs]
+    warm = (next(q for q in queries if q.language == "en"), next(q for q in queries if q.language == "zh"))
+    for call in calls:
+        for q in warm:
+            call(q)
+    rows: list[list[dict[str, Any]]] = [[] for _ in configs]
+    loads: list[list[float]] = [[] for _ in configs]
     load_before = load_average()
-    for q in queries:
-        w, c = time.perf_counter(), time.process_time()
-        text, lang = call(q)
-        wall, cpu = (time.perf_counter() - w) * 1000, (time.process_time() - c) * 1000
-        ref, hyp = tokens(q.text, q.language), tokens(text, q.language)
-        rows.append({"text": q.text, "language": q.language, "split": q.split, "voice": q.voice, "speed": q.speed,
-                     "audio_s": q.audio_s, "transcript": text, "detected": lang, "errors": edit_distance(ref, hyp),
-                     "ref_tokens": len(ref), "wall_ms": round(wall, 1), "cpu_ms": round(cpu, 1)})
-    return {"config": config.name, "note": config.note, "language": config.language,
-            "compute_type": config.compute_type, "threads": config.threads, "engine": config.engine,
-            "args": config.args, "load_average": {"before": load_before, "after": load_average()},
-            "summary": summarise(rows), "queries": rows}
+    for i, q in enumerate(queries):
+        for k in (np.arange(len(configs)) + i) % len(configs):
+            loads[k].append(load_average()[0])
+            w, c = time.perf_counter(), time.process_time()
+            text, lang = calls[k](q)
+            wall, cpu = (time.perf_counter() - w) * 1000, (time.process_time() - c) * 1000
+            ref, hyp = tokens(q.text, q.language), tokens(text, q.language)
+            rows[k].append({"text": q.text, "language": q.language, "split": q.split, "voice": q.voice,
+                            "speed": q.speed, "audio_s": q.audio_s, "transcript": text, "detected": lang,
+                            "errors": edit_distance(ref, hyp), "ref_tokens": len(ref), "wall_ms": round(wall, 1),
+                            "cpu_ms": round(cpu, 1)})
+    load_after = load_average()
+    return [{"config": c.name, "note": c.note, "language": c.language, "compute_type": c.compute_type,
+             "threads": c.threads, "engine": c.engine, "args": c.args,
+             "load_average": {"before": load_before, "after": load_after,
+                              "during_min": min(ld), "during_max": max(ld)},
+             "summary": summarise(r), "queries": r} for c, r, ld in zip(configs, rows, loads, strict=True)]
 
 
 def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -320,29 +379,49 @@ def cold(config_name: str) -> dict[str, Any]:
     t = time.perf_counter()
     voice.model_dir()
     out["model_files_s"] = time.perf_counter() - t
-    models = Models()
-    config = next(c for c in CONFIGS if c.name == config_name)
+    config = next(c for c in CONFIGS if c.name.removesuffix("+warmup") == config_name.removesuffix("+warmup"))
     t = time.perf_counter()
-    models.get(config.compute_type, config.threads)
-    out["load_s"] = time.perf_counter() - t
-    call = make_call(config, models)
+    if config.engine == "shopsearch":  # Transcriber loads on its first call or in warm_up()
+        call, transcriber = shopsearch_call(config)
+        if config_name.endswith("+warmup"):
+            transcriber.warm_up()
+        out["load_s"] = None
+        out["warm_up_s"] = time.perf_counter() - t if config_name.endswith("+warmup") else None
+    else:
+        models = Models()
+        models.get(config.compute_type, config.threads)
+        out["load_s"] = time.perf_counter() - t
+        out["warm_up_s"] = None
+        call = make_call(config, models)
     calls = []
     for q in (queries[0], queries[0], queries[1]):
         t = time.perf_counter()
         call(q)
         calls.append(time.perf_counter() - t)
     out.update(first_call_s=calls[0], same_again_s=calls[1], next_query_s=calls[2], audio_s=queries[0].audio_s)
+    rest = [q for q in synthetic_set() if q.audio_s != queries[0].audio_s][:5]
+    t = time.perf_counter()
+    for q in rest:
+        call(q)
+    out["five_more_mean_s"] = (time.perf_counter() - t) / len(rest)
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
 
 
 def run_cold(config_name: str) -> dict[str, Any]:
+    """``config_name`` in a new process; ``+warmup``: ``Transcriber.warm_up()`` first;
+    ``+fresh``: an empty ``$SHOPSEARCH_MODELS`` (the model's halves are joined and checked)."""
     before = load_average()
-    p = subprocess.run([sys.executable, __file__, "--cold-child", config_name], capture_output=True, text=True,
-                       check=False, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    with tempfile.TemporaryDirectory(prefix="voice-models-") as tmp:
+        if config_name.endswith("+fresh"):
+            env["SHOPSEARCH_MODELS"] = tmp
+        p = subprocess.run([sys.executable, __file__, "--cold-child", config_name.removesuffix("+fresh")],
+                           capture_output=True, text=True, check=False, env=env)
     lines = [x for x in p.stdout.splitlines() if x.startswith(COLD_TAG)]
     if p.returncode != 0 or not lines:
         raise SystemExit(f"cold {config_name} failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
-    return {**json.loads(lines[-1][len(COLD_TAG):]), "load_average": {"before": before, "after": load_average()}}
+    return {**json.loads(lines[-1][len(COLD_TAG):]), "config": config_name,
+            "load_average": {"before": before, "after": load_average()}}
 
 
 # --------------------------------------------------------------------------- report
@@ -360,28 +439,33 @@ def markdown(results: Sequence[dict[str, Any]], colds: Sequence[dict[str, Any]],
     for split in splits:
         lines += [f"## {split} half", "",
                   "| config | what | WER en | CER zh | exact en/zh | lang ok | wall p50 | wall p95 | wall max "
-                  "| 2 s p50 | 2 s max | CPU p50 | load before → after |",
+                  "| 2 s p50 | 2 s max | CPU p50 | vs baseline (wall p50) |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        base = results[0]["summary"][split]["wall"]["p50_ms"]
         for r in results:
             s = r["summary"].get(split)
             if s is None:
                 continue
-            la = r["load_average"]
             lines.append(
                 f"| {r['config']} | {r['note']} | {s.get('wer', '-')} | {s.get('cer', '-')} | "
                 f"{s.get('exact_en', '-')}/{s.get('exact_zh', '-')} | "
                 f"{s.get('lang_ok_en', 0) + s.get('lang_ok_zh', 0)}/{s.get('n_en', 0) + s.get('n_zh', 0)} | "
                 f"{s['wall']['p50_ms']:.0f} | {s['wall']['p95_ms']:.0f} | {s['wall']['max_ms']:.0f} | "
                 f"{s['wall_2s']['p50_ms'] or 0:.0f} | {s['wall_2s']['max_ms'] or 0:.0f} | {s['cpu']['p50_ms']:.0f} | "
-                f"{la['before'][0]} → {la['after'][0]} |")
-        lines.append("")
+                f"{base / s['wall']['p50_ms']:.2f}x |")
+        la = results[0]["load_average"]
+        lines += ["", f"Load average (1 min): {la['before'][0]} before, {la['after'][0]} after, "
+                  f"{la['during_min']}-{la['during_max']} while measuring (configurations interleaved query by "
+                  "query, so all saw the same load).", ""]
     if colds:
         lines += ["## First call (each in a new process)", "",
-                  "| config | imports s | model files s | model load s | first call s | same query again s "
-                  "| next query s | load before → after |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+                  "| config | imports s | model files s | model load s | warm_up() s | first call s "
+                  "| same query again s | next query s | 5 more, mean s | load before → after |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for c in colds:
-            lines.append(f"| {c['config']} | {c['import_s']} | {c['model_files_s']} | {c['load_s']} | "
-                         f"{c['first_call_s']} | {c['same_again_s']} | {c['next_query_s']} | "
+            lines.append(f"| {c['config']} | {c['import_s']} | {c['model_files_s']} | {c['load_s'] or '-'} | "
+                         f"{c['warm_up_s'] or '-'} | {c['first_call_s']} | {c['same_again_s']} | "
+                         f"{c['next_query_s']} | {c['five_more_mean_s']} | "
                          f"{c['load_average']['before'][0]} → {c['load_average']['after'][0]} |")
         lines.append("")
     return lines
@@ -420,14 +504,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = ["baseline"] + [n for n in names if n != "baseline"]
     run = Run(args.stem, baseline=BASELINE)
     models = Models()
-    results = []
-    for name in names:
-        r = measure(next(c for c in CONFIGS if c.name == name), queries, models)
-        results.append(r)
+    results = measure([next(c for c in CONFIGS if c.name == n) for n in names], queries, models)
+    for r in results:
         for split, s in r["summary"].items():
-            print(f"{name:14} {split:10} WER {s.get('wer')} CER {s.get('cer')} wall p50 {s['wall']['p50_ms']} "
-                  f"p95 {s['wall']['p95_ms']} 2s-max {s['wall_2s']['max_ms']} cpu p50 {s['cpu']['p50_ms']} "
-                  f"load {r['load_average']['after'][0]}", flush=True)
+            print(f"{r['config']:20} {split:10} WER {s.get('wer')} CER {s.get('cer')} wall p50 {s['wall']['p50_ms']} "
+                  f"p95 {s['wall']['p95_ms']} 2s-max {s['wall_2s']['max_ms']} cpu p50 {s['cpu']['p50_ms']}",
+                  flush=True)
     colds = [run_cold(n) for n in (args.cold or [])]
     doc = {"note": args.note, "split": args.split, "set": [
         {k: v for k, v in q.__dict__.items() if k != "wav"} for q in queries],

@@ -2,17 +2,24 @@
 
 Audio arrives as bytes in any container PyAV reads (WAV, MP3, OGG, WebM/Opus from a browser's
 MediaRecorder...). It is decoded and resampled to 16 kHz mono float32 here, frame by frame, so
-a recording longer than the limit is refused after decoding only the allowed part.
+a recording longer than the limit is refused after decoding only the allowed part. A query is
+decoded from one encoder run, its language ("auto") read from that same run among English and
+Chinese (:mod:`shopsearch.voice.whisper`); recordings longer than Whisper's 30 s window go
+through faster-whisper's own loop.
+
+The defaults were chosen by ``benchmarks/voice_speed.py`` (issue 19): see
+``benchmarks/results/voice_speed.md``.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -23,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 Language = Literal["auto", "zh", "en"]
 LANGUAGES: tuple[str, ...] = ("auto", "zh", "en")
+ComputeType = Literal["int8", "int8_float32", "float32"]
+Trim = Literal["energy", "silero", "off"]
 SAMPLE_RATE = 16_000
 # A prompt of shopping words in simplified characters: it steers Whisper towards simplified
 # output and towards the vocabulary of product searches. Short on purpose: with a long word
@@ -30,6 +39,7 @@ SAMPLE_RATE = 16_000
 ZH_PROMPT = "男士 女士 黑色 白色 红色 蓝色 皮鞋 运动鞋 连衣裙 牛仔裤 衬衫 手提包"
 # Search queries are short: bound the decoding so a hallucinating model cannot run long.
 MAX_NEW_TOKENS = 48
+LONGEST_WINDOW_S = 30.0  # Whisper's window; longer recordings take faster-whisper's loop
 
 
 class AudioError(ValueError):
@@ -38,13 +48,29 @@ class AudioError(ValueError):
 
 @dataclass(frozen=True)
 class VoiceConfig:
-    """``max_seconds``: longest recording accepted; ``threads``: CPU threads for the model."""
+    """How queries are transcribed (benchmarks/voice_speed.py measured each choice).
+
+    ``max_seconds``: longest recording accepted. ``threads``: CPU threads for the model.
+    ``compute_type``: CTranslate2's weights and arithmetic. ``beam_size``: 1 is greedy decoding.
+    ``pad_s``: the encoder's window is the speech plus this many seconds (rounded up to 0.5 s);
+    None keeps Whisper's 30 s window. ``trim``: cut the quiet at both ends by frame energy
+    ("energy"), with faster-whisper's Silero VAD ("silero"), or not ("off").
+    ``auto_languages``: what "auto" chooses among (empty: any language Whisper knows).
+    ``zh_prompt``: earlier text given to the decoder when the language is Chinese, given or
+    detected ("": none). ``tokens_per_s``: the decoding stops after ``8 + tokens_per_s`` tokens
+    per second of audio (and :data:`MAX_NEW_TOKENS` at most), so a model that repeats itself on
+    a short window cannot run long.
+    """
 
     max_seconds: float = 15.0
     threads: int = 2
     beam_size: int = 1
-    compute_type: str = "int8"
+    compute_type: ComputeType = "int8"
+    pad_s: float | None = None
+    trim: Trim = "off"
+    auto_languages: tuple[str, ...] = ("en", "zh")
     zh_prompt: str = ZH_PROMPT
+    tokens_per_s: float = 15.0
 
     def __post_init__(self) -> None:
         if not self.max_seconds > 0:
@@ -53,6 +79,20 @@ class VoiceConfig:
             raise ValueError(f"VoiceConfig.threads must be >= 1, got {self.threads}")
         if self.beam_size < 1:
             raise ValueError(f"VoiceConfig.beam_size must be >= 1, got {self.beam_size}")
+        if self.compute_type not in get_args(ComputeType):
+            raise ValueError(f"VoiceConfig.compute_type must be one of {', '.join(get_args(ComputeType))}, "
+                             f"got {self.compute_type!r}")
+        if self.pad_s is not None and not 0 <= self.pad_s <= LONGEST_WINDOW_S:
+            raise ValueError(f"VoiceConfig.pad_s must be None or 0-{LONGEST_WINDOW_S:g} seconds, got {self.pad_s}")
+        if self.trim not in get_args(Trim):
+            raise ValueError(f"VoiceConfig.trim must be one of {', '.join(get_args(Trim))}, got {self.trim!r}")
+        object.__setattr__(self, "auto_languages", tuple(self.auto_languages))
+        if not self.tokens_per_s > 0:
+            raise ValueError(f"VoiceConfig.tokens_per_s must be > 0, got {self.tokens_per_s}")
+
+    def max_new_tokens(self, seconds: float) -> int:
+        """The decoding bound for ``seconds`` of audio."""
+        return min(MAX_NEW_TOKENS, 8 + math.ceil(self.tokens_per_s * seconds))
 
 
 @dataclass(frozen=True)
@@ -131,6 +171,7 @@ class Transcriber:
     def __init__(self, config: VoiceConfig = VoiceConfig()) -> None:
         self.config = config
         self._model: Any = None
+        self._decoder: Any = None  # shopsearch.voice.whisper.ShortDecoder over the model
         self._lock = threading.Lock()
 
     def _load(self) -> Any:
@@ -143,21 +184,66 @@ class Transcriber:
                     raise VoiceUnavailableError(reason)
                 from faster_whisper import WhisperModel
 
+                from shopsearch.voice.whisper import ShortDecoder
+
                 path = model_dir()
                 t0 = time.perf_counter()
-                self._model = WhisperModel(
+                model = WhisperModel(
                     str(path), device="cpu", compute_type=self.config.compute_type,
                     cpu_threads=self.config.threads, num_workers=1,
                 )
+                self._decoder = ShortDecoder(model)
+                self._model = model
                 logger.info("loaded Whisper model from %s in %.1fs", path, time.perf_counter() - t0)
         return self._model
 
     def warm_up(self) -> None:
-        """Load the model now instead of on the first request."""
+        """Load the model and run it once on a second of quiet, instead of on the first request:
+        the first encoder and decoder runs allocate their buffers."""
         self._load()
+        t0 = time.perf_counter()
+        quiet = np.zeros(SAMPLE_RATE, dtype=np.float32)
+        self._decode(quiet, "en")
+        logger.info("voice warm-up run in %.2fs", time.perf_counter() - t0)
+
+    def _trim(self, samples: np.ndarray) -> np.ndarray:
+        if self.config.trim == "energy":
+            from shopsearch.voice.silence import trim_silence
+
+            return trim_silence(samples, SAMPLE_RATE)
+        if self.config.trim == "silero":
+            from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+            chunks = get_speech_timestamps(samples, VadOptions(speech_pad_ms=150))
+            if chunks:  # the ends only, as the energy rule: never a pause inside the query
+                return samples[chunks[0]["start"]:chunks[-1]["end"]]
+        return samples
+
+    def _decode(self, samples: np.ndarray, language: Language) -> tuple[str, str]:
+        """(text as Whisper wrote it, language) of float32 samples at 16 kHz."""
+        model = self._load()
+        c = self.config
+        seconds = samples.size / SAMPLE_RATE
+        given = None if language == "auto" else language
+        if seconds > LONGEST_WINDOW_S:  # faster-whisper's loop over 30 s windows
+            segments, info = model.transcribe(
+                samples, language=given, beam_size=c.beam_size,
+                initial_prompt=c.zh_prompt or None if given == "zh" else None,
+                condition_on_previous_text=False, vad_filter=False, without_timestamps=True,
+                temperature=0.0, max_new_tokens=MAX_NEW_TOKENS, no_repeat_ngram_size=3,
+            )
+            return "".join(s.text for s in segments).strip(), info.language or (given or "")
+        samples = self._trim(samples)
+        out = self._decoder.decode(
+            samples, given, languages=c.auto_languages, pad_s=c.pad_s, beam_size=c.beam_size,
+            prompts={"zh": c.zh_prompt} if c.zh_prompt else {},
+            max_new_tokens=c.max_new_tokens(samples.size / SAMPLE_RATE),
+        )
+        return out.text, out.language
 
     def transcribe(self, audio: bytes, language: Language = "auto") -> Transcript:
-        """Transcribe ``audio`` (encoded bytes). ``language``: "zh", "en" or "auto" (detected).
+        """Transcribe ``audio`` (encoded bytes). ``language``: "zh", "en" or "auto" (detected
+        among ``config.auto_languages``).
 
         Chinese comes back in simplified characters.
         """
@@ -165,21 +251,7 @@ class Transcriber:
             raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, got {language!r}")
         t0 = time.perf_counter()
         samples = decode_audio(audio, self.config.max_seconds)
-        model = self._load()
-        segments, info = model.transcribe(
-            samples,
-            language=None if language == "auto" else language,
-            beam_size=self.config.beam_size,
-            initial_prompt=self.config.zh_prompt or None if language == "zh" else None,
-            condition_on_previous_text=False,
-            vad_filter=False,
-            without_timestamps=True,
-            temperature=0.0,  # no fallback re-decoding at higher temperatures: bounded time
-            max_new_tokens=MAX_NEW_TOKENS,
-            no_repeat_ngram_size=3,
-        )
-        text = "".join(s.text for s in segments).strip()
-        lang = info.language or (language if language != "auto" else "")
+        text, lang = self._decode(samples, language)
         if lang == "zh":
             text = to_simplified(text)
         return Transcript(
