@@ -35,7 +35,7 @@ def _quiet(m: Mapping[str, Any] | None) -> str:
     if not m:
         return ""
     state = "quiet" if m["quiet"] else "NOT quiet (started anyway)"
-    return f" ({state}: {m['busy_cores']:g} cores busy at normal priority just before, after {m['waited_s']:g} s)"
+    return f" ({state}: {m['busy_cores']:g} cores busy just before, after waiting {m['waited_s']:g} s)"
 
 
 def _at(c: Mapping[str, Any], rate: float | None) -> Mapping[str, Any] | None:
@@ -71,7 +71,7 @@ def markdown(results: Mapping[str, Any]) -> list[str]:
         "",
         "| workers | ranking | peak QPS (offered rate held) | achieved QPS there | p50 / p99 ms there "
         "| first rate over | p99 ms there | client CPU % of a core at peak | server CPU cores at peak "
-        "| other jobs' CPU cores at peak (niced) | load (1 min) |",
+        "| other jobs' CPU cores at peak (of which niced) | load (1 min) |",
         "|---:|---|---:|---:|---|---:|---:|---:|---:|---|---|",
     ]
     for c in configs:
@@ -108,8 +108,9 @@ def markdown(results: Mapping[str, Any]) -> list[str]:
         "## Every rate",
         "",
         "Send lag: how late the client sent a request against its schedule (the client keeping up); it is "
-        "inside the latency, never subtracted. Other jobs: CPU cores the rest of the machine used at normal "
-        "priority during the rate (in brackets: niced jobs, which yield to the server). Stale: requests sent "
+        "inside the latency, never subtracted. Other jobs: CPU cores the rest of the machine used during the "
+        "rate (in brackets: of which niced; with the kernel's autogroup scheduling, as on this machine, a "
+        "niced job in another session still takes its share against the server). Stale: requests sent "
         "again because the server had just closed their idle keep-alive connection (as browsers do).",
         "",
         "| workers | ranking | rate /s | sent | ok | errors | p50 ms | p95 ms | p99 ms | max ms | achieved QPS "
@@ -127,7 +128,7 @@ def markdown(results: Mapping[str, Any]) -> list[str]:
                 f"{'yes' if st['holds'] else 'no'} |")
     redone = [(c, d) for c in configs for d in c.get("disturbed_steps", [])]
     if redone:
-        lines += ["", "Rates run again because other jobs took CPU at normal priority during the first try "
+        lines += ["", "Rates run again because other jobs took CPU during the first try "
                   "(first try shown here; the table above has the second): " + "; ".join(
                       f"{c['workers']} worker(s), ranking {'on' if c['rank'] else 'off'}, {d['rate']:g}/s: p99 "
                       f"{_ms(d['p99_ms'])} ms, {d['errors']} errors, other jobs {d['other_cpu_cores']:g} cores"

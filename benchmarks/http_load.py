@@ -25,9 +25,9 @@ up and idle, in this order:
    errors (a request over ``--timeout`` is an error). The ramp stops after
    ``--stop-after`` rates in a row that do not hold, then bisects ``--refine`` times between the
    highest rate that held and the next that did not. Peak QPS = the highest rate that held.
-   A rate that does not hold while other jobs used more than ``--quiet-cores`` CPU at normal
-   priority is run once more when the machine is quiet (the disturbed run is kept in the JSON
-   and counted in the Markdown).
+   A rate that does not hold while other jobs used more than ``--quiet-cores`` CPU is run once
+   more when the machine is quiet (waiting up to 60 s; the disturbed run is kept in the JSON and
+   the Markdown).
 
 Queries: a seeded pool (``benchmarks/_load_pool.py``: the hand-written benchmark queries plus
 generated English and Chinese shopper queries from the catalogue's facet values), walked in
@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from _harness import RESULTS, Run, data_dir, load_average
+from _harness import RESULTS, Run, data_dir, header, load_average
 from _load_pool import PoolQuery, pool_summary, query_pool, read_catalog_facets, text_key
 from _load_report import markdown
 from http_latency import TEXT_QUERIES as CACHED_TEXTS
@@ -189,15 +189,17 @@ def tree_cpu_seconds(root: int) -> float:
 
 
 def machine_busy_seconds() -> tuple[float, float]:
-    """CPU seconds the whole machine has spent busy since boot (all cores; /proc/stat): at normal
-    priority, and in processes under ``nice`` (which yield to ours)."""
+    """CPU seconds the whole machine has spent busy since boot (all cores; /proc/stat), and of
+    them in processes under ``nice``. With the kernel's autogroup scheduling on (as on this
+    project's machine) a niced job in another session still takes its full share against ours
+    (nice only orders processes within one session), so both count as load."""
     with open("/proc/stat", encoding="ascii") as f:
         user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in f.readline().split()[1:9])
-    return (user + system + irq + softirq + steal) / CLK_TCK, nice / CLK_TCK
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK, nice / CLK_TCK
 
 
 def busy_cores(seconds: float) -> float:
-    """Cores the machine kept busy at normal priority over the next ``seconds``."""
+    """Cores the machine kept busy over the next ``seconds``."""
     b0, t0 = machine_busy_seconds()[0], time.perf_counter()
     time.sleep(seconds)
     return (machine_busy_seconds()[0] - b0) / (time.perf_counter() - t0)
@@ -284,8 +286,8 @@ class Client:
         server_s = tree_cpu_seconds(server.proc.pid) - c0
         out["server_cpu_cores"] = round(server_s / wall, 2)
         out["client_cpu_pct"] = round(100 * out["client_cpu_s"] / max(out["client_wall_s"], 1e-9), 1)
-        # everything else on the machine at normal priority (other jobs; this script's parent
-        # waits meanwhile), and niced jobs (which yield to the server and the client)
+        # everything else on the machine (other jobs; this script's parent waits meanwhile), and
+        # of that, niced processes
         out["other_cpu_cores"] = round(max(0.0, m1[0] - m0[0] - server_s - out["client_cpu_s"]) / wall, 2)
         out["niced_cpu_cores"] = round((m1[1] - m0[1]) / wall, 2)
         return out
@@ -305,9 +307,9 @@ class Client:
 @contextlib.contextmanager
 def locked(path: str | None, quiet_cores: float, quiet_wait: float) -> Iterator[dict[str, Any]]:
     """Hold ``flock(path)`` for the block (no lock when ``path`` is None), once the machine is
-    quiet: under ``quiet_cores`` busy at normal priority over 3 s with the lock held (niced jobs
-    yield to ours and do not count). When it is not, the lock is let go and tried again 30 s
-    later, for up to ``quiet_wait`` seconds; then the block runs anyway. Yields what happened:
+    quiet: under ``quiet_cores`` busy over 3 s with the lock held (niced jobs count: see
+    :func:`machine_busy_seconds`). When it is not, the lock is let go and tried again 30 s later,
+    for up to ``quiet_wait`` seconds; then the block runs anyway. Yields what happened:
     ``{"waited_s", "busy_cores", "quiet"}``."""
     t0 = time.perf_counter()
     f: IO[str] | None = None
@@ -320,7 +322,7 @@ def locked(path: str | None, quiet_cores: float, quiet_wait: float) -> Iterator[
             waited = time.perf_counter() - t0
             if busy <= quiet_cores or waited >= quiet_wait:
                 break
-            print(f"  machine busy ({busy:.2f} cores at normal priority): waiting", flush=True)
+            print(f"  machine busy ({busy:.2f} cores): waiting", flush=True)
             if f is not None:
                 f.close()  # closing the file lets the lock go
                 f = None
@@ -377,7 +379,7 @@ def run_config(args: argparse.Namespace, workers: int, rank: bool, stream: Query
                   f"{s['server_cpu_cores']} cores, others {s['other_cpu_cores']} -> "
                   f"{'holds' if s['holds'] else 'over'}", flush=True)
             if again and not s["holds"] and s["other_cpu_cores"] > args.quiet_cores:
-                # other jobs at our priority took CPU meanwhile: once more when the machine is quiet
+                # other jobs took CPU meanwhile: once more when the machine is quiet (or in 60 s)
                 disturbed.append(s)
                 deadline = time.perf_counter() + 60
                 while busy_cores(3.0) > args.quiet_cores and time.perf_counter() < deadline:
@@ -429,12 +431,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lock", help="take this flock around each configuration (e.g. /work/measure.lock)")
     ap.add_argument("--quiet-cores", type=float, default=0.3,
-                    help="start a configuration once the machine's busy cores are under this (3 s)")
+                    help="start a configuration once the machine's busy cores are under this (3 s), niced jobs "
+                    "included (autogroup scheduling: they do not yield to another session)")
     ap.add_argument("--quiet-wait", type=float, default=600.0, help="seconds to wait for that, then start anyway")
     ap.add_argument("--merge", action="store_true", help="keep the other configurations of an existing result")
     ap.add_argument("--stem", default="http_load")
     ap.add_argument("--note", default="", help="a sentence for the results (the machine's state)")
+    ap.add_argument("--render-only", action="store_true", help="rewrite the Markdown from the JSON; measure nothing")
     args = ap.parse_args(argv)
+    if args.render_only:
+        doc = json.loads((RESULTS / f"{args.stem}.json").read_text(encoding="utf-8"))
+        lines = markdown(doc["results"])
+        lines[1:1] = ["", header(doc["run"], doc["baseline"])]
+        (RESULTS / f"{args.stem}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return 0
     if args.closed_requests < 150:
         ap.error("--closed-requests must be >= 150 (issue 19: >= 150 distinct queries)")
 
