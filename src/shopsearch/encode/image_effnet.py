@@ -196,6 +196,9 @@ class EfficientNetEncoder:
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = int(threads or os.cpu_count() or 1)
                 options.log_severity_level = 3
+                # as e5_onnx.create_session: idle workers sleep, since spinning ones take the cores a
+                # shared machine's other work needs (same output; less CPU per photo under load)
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         if self._session is None:
             import torch
