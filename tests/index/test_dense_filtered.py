@@ -3,7 +3,7 @@ that pays, exactly otherwise, and never fewer than k hits when k allowed product
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -11,7 +11,9 @@ import pytest
 from shopsearch.index.aggregate import no_hits
 from shopsearch.index.dense import (
     CODES_FILTER_SHARE,
+    FAR_WIDEN,
     GRAPH_FILTER_COST,
+    MAX_FILTER_EF,
     DenseIndex,
     DenseParams,
     structure_filter_pays,
@@ -32,14 +34,20 @@ def _exact(vecs: np.ndarray, rows: np.ndarray, allowed: np.ndarray, q: np.ndarra
     return [r for r, _ in sorted(best.items(), key=lambda kv: -kv[1])[:k]]
 
 
-def _count_structure_calls(index: DenseIndex, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Records the selector passed to each FAISS-structure search of ``index``."""
-    calls: list[Any] = []
+class Call(NamedTuple):
+    want: int
+    params: Any  # faiss.SearchParameters with a selector, or None for a plain walk
+    post_filtered: bool  # the plain walk's hits filtered by the vector mask
+
+
+def _record_structure_calls(index: DenseIndex, monkeypatch: pytest.MonkeyPatch) -> list[Call]:
+    """Records each FAISS-structure search of ``index``."""
+    calls: list[Call] = []
     original = index._index_top
 
-    def spy(q: np.ndarray, want: int, k: int, params: Any = None) -> Any:
-        calls.append(params)
-        return original(q, want, k, params)
+    def spy(q: np.ndarray, want: int, k: int, params: Any = None, vector_mask: Any = None) -> Any:
+        calls.append(Call(want, params, vector_mask is not None))
+        return original(q, want, k, params, vector_mask)
 
     monkeypatch.setattr(index, "_index_top", spy)
     return calls
@@ -51,7 +59,7 @@ def test_structure_filter_pays_rule() -> None:
     # HNSW: the allowed vectors times their share against GRAPH_FILTER_COST units of efSearch
     assert structure_filter_pays("hnsw", n - 1, n, ef)
     assert structure_filter_pays("hnsw", n // 10, n, ef)
-    assert not structure_filter_pays("hnsw", n // 100, n, ef)  # 10,000 x 1% = 100 < 5 x 128
+    assert not structure_filter_pays("hnsw", n // 100, n, ef)  # 10,000 x 1% = 100 < 10 x 128
     edge = int(np.ceil(np.sqrt(GRAPH_FILTER_COST * ef * n)))
     assert structure_filter_pays("hnsw", edge, n, ef) and not structure_filter_pays("hnsw", edge - 1, n, ef)
     # codes: a share of the vectors, whatever the size
@@ -64,24 +72,71 @@ def test_structure_filter_pays_rule() -> None:
     assert not structure_filter_pays("hnsw", 0, n, ef) and not structure_filter_pays("hnsw", 0, 0, ef)
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "sq8", "fp16"])
-def test_broad_filter_goes_through_the_structure(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def _check(index: DenseIndex, vecs: np.ndarray, rows: np.ndarray, allowed: np.ndarray,
+           queries: np.ndarray, min_recall: float) -> None:
+    """Every query: k distinct allowed products, best first, with exact scores; mean recall
+    against the naive reference at least ``min_recall``."""
+    hits = []
+    for q in queries:
+        got, scores = index.search(q, 10, allowed)
+        assert len(got) == 10 and len(set(got.tolist())) == 10 and allowed[got].all()
+        for p, s in zip(got, scores):  # a product scores its best vector, exactly
+            assert s == pytest.approx(float((vecs[rows == p] @ q).max()), abs=1e-5)
+        assert np.all(np.diff(scores) <= 1e-6)
+        hits.append(len(set(got.tolist()) & set(_exact(vecs, rows, allowed, q, 10))) / 10)
+    assert np.mean(hits) >= min_recall
+
+
+@pytest.mark.parametrize("kind", ["sq8", "fp16"])
+def test_codes_scan_with_a_selector_under_a_broad_filter(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     vecs = _unit(4000)
     rows = np.arange(len(vecs))
     index = DenseIndex(vecs, rows, len(vecs), DenseParams(kind=kind))
-    calls = _count_structure_calls(index, monkeypatch)
+    calls = _record_structure_calls(index, monkeypatch)
     allowed = np.random.default_rng(1).random(len(vecs)) < 0.7
-    hits = []
-    for q in _unit(30, seed=2):
-        got, scores = index.search(q, 10, allowed)
-        assert len(got) == 10 and len(set(got.tolist())) == 10 and allowed[got].all()
-        np.testing.assert_allclose(scores, vecs[got] @ q, rtol=1e-5, atol=1e-6)  # exact scores
-        assert np.all(np.diff(scores) <= 1e-6)  # best first
-        hits.append(len(set(got.tolist()) & set(_exact(vecs, rows, allowed, q, 10))) / 10)
-    assert np.mean(hits) >= 0.95
-    assert len(calls) == 30 and all(p is not None and p.sel is not None for p in calls)
-    if kind == "hnsw":  # the walk is widened by the share allowed
-        assert calls[0].efSearch == int(np.ceil(128 * len(vecs) / allowed.sum()))
+    _check(index, vecs, rows, allowed, _unit(30, seed=2), 0.95)
+    assert len(calls) == 30 and all(c.params is not None and c.params.sel is not None for c in calls)
+
+
+def test_hnsw_broad_filter_keeps_the_plain_walks_allowed_hits(monkeypatch: pytest.MonkeyPatch) -> None:
+    vecs = _unit(4000)
+    rows = np.arange(len(vecs))
+    index = DenseIndex(vecs, rows, len(vecs), DenseParams(kind="hnsw"))
+    calls = _record_structure_calls(index, monkeypatch)
+    allowed = np.random.default_rng(1).random(len(vecs)) < 0.7
+    _check(index, vecs, rows, allowed, _unit(30, seed=2), 0.95)
+    assert calls == [Call(128, None, True)] * 30  # one plain walk of ef_search vectors each
+
+
+def test_hnsw_walk_with_a_selector_when_few_allowed_are_near(monkeypatch: pytest.MonkeyPatch) -> None:
+    vecs = _unit(4000)
+    rows = np.arange(len(vecs))
+    index = DenseIndex(vecs, rows, len(vecs), DenseParams(kind="hnsw", ef_search=16))
+    calls = _record_structure_calls(index, monkeypatch)
+    allowed = np.random.default_rng(3).random(len(vecs)) < 0.3  # ~5 of a 16-vector plain walk
+    queries = _unit(30, seed=4)
+    _check(index, vecs, rows, allowed, queries, 0.95)
+    walks = [c for c in calls if c.params is not None]
+    assert walks and all(c.params.sel is not None for c in walks)
+    assert {c.params.efSearch for c in walks} == {int(np.ceil(16 * len(vecs) / allowed.sum()))}
+
+
+def test_hnsw_walks_far_wider_when_no_allowed_vector_is_near(monkeypatch: pytest.MonkeyPatch) -> None:
+    # half the vectors allowed, on the far side of a hyperplane from every query
+    vecs = _unit(24_000)
+    rows = np.arange(len(vecs))
+    index = DenseIndex(vecs, rows, len(vecs), DenseParams(kind="hnsw", ef_search=64))
+    calls = _record_structure_calls(index, monkeypatch)
+    u = _unit(1, seed=5)[0]
+    allowed = vecs @ u < 0
+    r = _unit(10, seed=6)
+    r -= np.outer(r @ u, u)
+    queries = (0.9 * u + 0.436 * r / np.linalg.norm(r, axis=1, keepdims=True)).astype(np.float32)
+    _check(index, vecs, rows, allowed, queries, 0.9)
+    far = int(np.ceil(64 * FAR_WIDEN * len(vecs) / allowed.sum()))
+    assert far <= MAX_FILTER_EF
+    assert [c.params.efSearch for c in calls if c.params is not None] == [far] * len(queries)
+    assert len(calls) == 2 * len(queries)  # the plain walk (nothing allowed near), then the far walk
 
 
 def test_one_retired_product_never_comes_back_and_the_rest_is_unchanged() -> None:
@@ -100,44 +155,38 @@ def test_narrow_filter_is_scanned_exactly(monkeypatch: pytest.MonkeyPatch) -> No
     vecs = _unit(4000)
     rows = np.arange(len(vecs))
     index = DenseIndex(vecs, rows, len(vecs), DenseParams(kind="hnsw"))
-    calls = _count_structure_calls(index, monkeypatch)
+    calls = _record_structure_calls(index, monkeypatch)
     allowed = np.zeros(len(vecs), bool)
     allowed[np.random.default_rng(4).choice(len(vecs), 300, replace=False)] = True  # 300 x 7.5% < 640
     q = _unit(1, seed=5)[0]
     assert index.search(q, 10, allowed)[0].tolist() == _exact(vecs, rows, allowed, q, 10)
-    assert calls == []
+    assert all(c.params is None for c in calls)  # at most the plain walk; no selector walk
 
 
 def test_structure_finding_too_few_falls_back_to_the_exact_scan(monkeypatch: pytest.MonkeyPatch) -> None:
     vecs = _unit(4000)
     rows = np.arange(len(vecs))
-    index = DenseIndex(vecs, rows, len(vecs), DenseParams(kind="hnsw"))
+    index = DenseIndex(vecs, rows, len(vecs), DenseParams(kind="hnsw", ef_search=16))
     calls: list[int] = []
 
-    def starved(q: np.ndarray, want: int, k: int, params: Any = None) -> Any:
+    def starved(q: np.ndarray, want: int, k: int, params: Any = None, vector_mask: Any = None) -> Any:
         calls.append(want)
-        return no_hits()  # as a walk that reached no allowed vector
+        return no_hits()  # as walks that reach no allowed vector
 
     monkeypatch.setattr(index, "_index_top", starved)
     allowed = np.random.default_rng(6).random(len(vecs)) < 0.8
     q = _unit(1, seed=7)[0]
     assert index.search(q, 10, allowed)[0].tolist() == _exact(vecs, rows, allowed, q, 10)
-    assert calls == [10, 40, 160]  # two wider asks at most, then the exact scan
+    assert calls == [16, 10, 40, 160]  # plain walk; the far walk, two wider asks at most; then exact
 
 
 def test_multi_vector_products_under_a_broad_filter() -> None:
     vecs = _unit(4000, seed=8)
     rows = np.random.default_rng(9).integers(0, 800, len(vecs))  # ~5 photos per product
     index = DenseIndex(vecs, rows, 800, DenseParams(kind="hnsw"))
-    allowed = np.random.default_rng(10).random(800) < 0.8
-    hits = []
-    for q in _unit(20, seed=11):
-        got, scores = index.search(q, 10, allowed)
-        assert len(got) == 10 and len(set(got.tolist())) == 10 and allowed[got].all()
-        for p, s in zip(got, scores):  # a product scores its best vector, exactly
-            assert s == pytest.approx(float((vecs[rows == p] @ q).max()), abs=1e-5)
-        hits.append(len(set(got.tolist()) & set(_exact(vecs, rows, allowed, q, 10))) / 10)
-    assert np.mean(hits) >= 0.9
+    for share in (0.8, 0.2):
+        allowed = np.random.default_rng(10).random(800) < share
+        _check(index, vecs, rows, allowed, _unit(20, seed=11), 0.9)
 
 
 def test_pq_takes_no_selector_and_scans_exactly() -> None:

@@ -21,13 +21,14 @@ For hnsw the numpy copy of the vectors is memory-mapped after loading (FAISS hol
 in-memory copy).
 
 Filtered searches (an ``allowed`` mask: filters, and retired products until the next compaction)
-never return fewer than k hits when k matching products exist. A narrow filter is scanned exactly
-over the allowed vectors; a broad one goes through the FAISS structure with the mask as an
-``IDSelectorBitmap`` (HNSW walks the whole graph and keeps only allowed vectors, its ``efSearch``
-widened by the share allowed; fp16/sq8 scan their codes, then re-rank), falling back to the exact
-scan when that finds fewer than k. Which is cheaper is :func:`structure_filter_pays`. (Before,
-every mask was scanned exactly: at 1M vectors one retired product made every query a scan of
-them all; ``benchmarks/results/ann_scale_filtered.md``.)
+never return fewer than k hits when k matching products exist. HNSW first keeps the allowed hits
+of its plain walk (enough when the query's neighbourhood is mostly allowed), then walks keeping
+only allowed vectors (the mask as an ``IDSelectorBitmap``, ``efSearch`` widened by the share
+allowed, and more when none was near the query); fp16/sq8 scan their codes with the selector,
+then re-rank; a narrow filter, or a walk that finds fewer than k, is scanned exactly over the
+allowed vectors. Which is cheaper is :func:`structure_filter_pays`. (Before, every mask was
+scanned exactly: at 1M vectors one retired product made every query a scan of them all, 2.6
+queries/s on one thread instead of ~2,300; ``benchmarks/results/ann_scale_filtered.md``.)
 """
 
 from __future__ import annotations
@@ -60,13 +61,19 @@ _FAISS: Any = faiss  # faiss's stubs omit SearchParametersHNSW
 QUANTISED_KINDS: tuple[str, ...] = ("fp16", "sq8", "pq")
 # over-fetch factor of the re-rank when DenseParams.rerank is 0 (coarser codes need more)
 _DEFAULT_RERANK = {"fp16": 1, "sq8": 4, "pq": 64}
-# Filtered search costs at 1M x 256-d (benchmarks/ann_scale.py --kinds filtered): the exact scan
-# gathers and scores each allowed vector (~0.85 us each from the memory map); HNSW with a selector
-# walks ~4.4 us per unit of its widened efSearch (ef_search / share), i.e. about GRAPH_FILTER_COST
-# exact scores; a code scan costs the same at any share and beats gathering more than
-# CODES_FILTER_SHARE of the vectors. IndexPQ takes no selector, so pq always scans exactly.
-GRAPH_FILTER_COST = 5.0
+# Filtered search costs at 1M x 256-d, one thread (benchmarks/results/ann_scale_filtered.md): the
+# exact scan gathers and scores each allowed vector (~0.2-0.3 us each); HNSW with a selector walks
+# ~2.4-4 us per unit of its widened efSearch (ef_search / share), i.e. about GRAPH_FILTER_COST exact
+# scores; a code scan costs the same at any share and beats gathering more than CODES_FILTER_SHARE
+# of the vectors. IndexPQ takes no selector, so pq always scans exactly. A walk that found no
+# allowed vector near the query widens FAR_WIDEN times more (half-space masks, 50% allowed: recall@10
+# 0.87 at ef_search / share, 0.99 with the wider walk); walks above MAX_FILTER_EF cost more than the
+# exact scan they would replace (exploration, load ~2: ~54 ms at efSearch 10,240, where the exact
+# scan of 10% of 1M vectors takes ~31 ms), so those queries are scanned exactly (10%: 0.76 -> 0.997).
+GRAPH_FILTER_COST = 10.0
 CODES_FILTER_SHARE = 0.05
+FAR_WIDEN = 8
+MAX_FILTER_EF = 4096
 _SELECTOR_KINDS = ("hnsw", "fp16", "sq8")
 
 
@@ -281,34 +288,64 @@ class DenseIndex:
 
     def _search_allowed(self, q: np.ndarray, k: int, allowed: np.ndarray) -> ProductHits:
         """Top-``k`` products among ``allowed`` (bool over products): through the FAISS structure
-        with a selector when :func:`structure_filter_pays`, else (or when that finds fewer than
-        k) exactly over the allowed vectors."""
+        when that pays (HNSW: :meth:`_graph_allowed`; fp16/sq8: a code scan with a selector), else
+        (or when that finds fewer than k) exactly over the allowed vectors."""
         n = self.vectors.shape[0]
         mask = allowed[:n] if self._identity and allowed.shape[0] >= n else allowed[self.rows]
         n_allowed = int(np.count_nonzero(mask))
-        if structure_filter_pays(self._kind, n_allowed, n, self.params.ef_search):
-            bits = np.packbits(mask, bitorder="little")  # kept alive while FAISS reads it
-            if self._kind == "hnsw":
-                params = _FAISS.SearchParametersHNSW()
-                # HNSW under a filter walks excluded vectors too: widen the walk by the share allowed
-                params.efSearch = int(np.ceil(self.params.ef_search * n / n_allowed))
-            else:
-                params = faiss.SearchParameters()
-            params.sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
-            per_product = 1 if self._single else max(2, -(-n // max(self.n_products, 1)))
-            want = overfetch(k, per_product, n_allowed)
-            if self._kind in QUANTISED_KINDS:
-                want = min(n_allowed, want * self.params.rerank_for(self._kind))
-            # at most two wider asks (duplicates of one product): a walk that still finds fewer than
-            # k has run out of reachable allowed vectors, and the exact scan below is cheaper
-            limit = min(n_allowed, want * GROWTH * GROWTH)
-            hits = fetch_products(lambda w: (self._index_top(q, w, k, params), False), k, want, limit)
-            if len(hits.positions) >= k:
-                return hits
-            logger.debug("filtered %s search found %d < %d products; scanning exactly", self._kind,
-                         len(hits.positions), k)
+        hits: ProductHits | None = None
+        if self._kind == "hnsw" and n_allowed:
+            hits = self._graph_allowed(q, k, mask, n_allowed)
+        elif structure_filter_pays(self._kind, n_allowed, n, self.params.ef_search):
+            hits = self._selected_top(q, k, mask, n_allowed, faiss.SearchParameters())
+        if hits is not None and len(hits.positions) >= k:
+            return hits
         sel = np.flatnonzero(mask)
         return best_per_product(self.rows[sel], self.vectors[sel] @ q[0], k)
+
+    def _graph_allowed(self, q: np.ndarray, k: int, mask: np.ndarray, n_allowed: int) -> ProductHits | None:
+        """HNSW under a vector ``mask``, in three steps, or None for the exact scan:
+
+        1. the plain walk (``ef_search`` vectors), its allowed hits: enough when the query's
+           neighbourhood is mostly allowed (broad filters, a few retired products);
+        2. a walk that keeps only allowed vectors (``IDSelectorBitmap``), its ``efSearch`` widened
+           by the share allowed, when the plain walk found some allowed vectors near the query;
+        3. the same, ``FAR_WIDEN`` times wider, when it found none (the allowed vectors lie beyond
+           the query's neighbourhood; a walk widened by the share alone then misses them).
+
+        No walk when the allowed vectors cost less to scan than the plain walk; the selector walks
+        only when :func:`structure_filter_pays` for their width and their efSearch is at most
+        ``MAX_FILTER_EF``."""
+        n = self.vectors.shape[0]
+        per_product = 1 if self._single else max(2, -(-n // max(self.n_products, 1)))
+        walk = min(n, max(self.params.ef_search, overfetch(k, per_product, n)))
+        if n_allowed < GRAPH_FILTER_COST * walk:  # scanning them all costs less than one walk
+            return None
+        near = self._index_top(q, walk, k, vector_mask=mask)
+        if len(near.positions) >= k:
+            return near
+        widen = 1 if len(near.positions) else FAR_WIDEN
+        ef = int(np.ceil(self.params.ef_search * widen * n / n_allowed))
+        if ef > MAX_FILTER_EF or not structure_filter_pays("hnsw", n_allowed, n, self.params.ef_search * widen):
+            return None
+        params = _FAISS.SearchParametersHNSW()
+        params.efSearch = ef
+        return self._selected_top(q, k, mask, n_allowed, params)
+
+    def _selected_top(self, q: np.ndarray, k: int, mask: np.ndarray, n_allowed: int,
+                      params: faiss.SearchParameters) -> ProductHits:
+        """The FAISS structure's top products among the vectors ``mask`` selects, as a selector
+        in ``params``. At most two wider asks (duplicates of one product): a walk that still finds
+        fewer than k has run out of reachable allowed vectors, and the caller scans exactly."""
+        n = self.vectors.shape[0]
+        bits = np.packbits(mask, bitorder="little")  # kept alive while FAISS reads it
+        params.sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
+        per_product = 1 if self._single else max(2, -(-n // max(self.n_products, 1)))
+        want = overfetch(k, per_product, n_allowed)
+        if self._kind in QUANTISED_KINDS:
+            want = min(n_allowed, want * self.params.rerank_for(self._kind))
+        limit = min(n_allowed, want * GROWTH * GROWTH)
+        return fetch_products(lambda w: (self._index_top(q, w, k, params), False), k, want, limit)
 
     def _exact_top(self, q: np.ndarray, want: int, k: int) -> ProductHits:
         """Exact: FAISS's top-``want`` scan (a heap, no full sort) over our array, then products."""
@@ -316,18 +353,22 @@ class DenseIndex:
         order = np.lexsort((idx[0], -scores[0]))  # ties: lower offset first, as a stable sort
         return best_per_product(self.rows[idx[0][order]], scores[0][order], k, ordered=True)
 
-    def _index_top(self, q: np.ndarray, want: int, k: int,
-                   params: faiss.SearchParameters | None = None) -> ProductHits:
-        """The FAISS structure's top ``want`` vectors (those ``params.sel`` selects, when given),
-        then products (compressed kinds re-rank their candidates on the full-precision vectors)."""
+    def _index_top(self, q: np.ndarray, want: int, k: int, params: faiss.SearchParameters | None = None,
+                   vector_mask: np.ndarray | None = None) -> ProductHits:
+        """The FAISS structure's top ``want`` vectors (those ``params.sel`` selects, when given;
+        of them those ``vector_mask`` allows, when given), then products (compressed kinds re-rank
+        their candidates on the full-precision vectors)."""
         assert self.index is not None  # search() scans exactly when there is no FAISS structure
         scores, idx = self.index.search(q, want, params=params)
         found = idx[0]
-        if found.size == 0:
-            return no_hits()
-        if found[-1] < 0:  # fewer results than asked (HNSW and selectors may return -1 padding)
+        if found.size and found[-1] < 0:  # fewer results than asked (HNSW and selectors pad with -1)
             keep = found >= 0
             found, scores = found[keep], scores[:, keep]
+        if vector_mask is not None:
+            keep = vector_mask[found]
+            found, scores = found[keep], scores[:, keep]
+        if found.size == 0:
+            return no_hits()
         if self._kind in QUANTISED_KINDS:
             found = np.sort(found)  # ascending offsets: sequential reads of the memory map
             return best_per_product(self.rows[found], self.vectors[found] @ q[0], k)
