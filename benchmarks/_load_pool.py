@@ -346,21 +346,26 @@ def generate(facets: Facets, n: int, seed: int = 0, zh_share: float = 0.4,
 
 
 def query_pool(facets: Facets, size: int, seed: int = 0, benchmark: Sequence[PoolQuery] | None = None,
-               zh_share: float = 0.4) -> list[PoolQuery]:
-    """``size`` distinct queries in a seeded random order: the hand-written ``benchmark`` queries
-    (default: :func:`benchmark_queries`; all of them when ``size`` allows, else a seeded sample)
-    and generated ones for the rest."""
+               zh_share: float = 0.4, spread: int = 30_000) -> list[PoolQuery]:
+    """``size`` distinct queries: the hand-written ``benchmark`` queries (default:
+    :func:`benchmark_queries`; all of them when ``size`` allows, else a seeded sample) at seeded
+    random places among the first ``spread`` (or ``size``, if smaller), generated ones in every
+    other place, in the order they were made. The first ``n`` queries are therefore the same
+    whatever the ``size`` >= ``n`` (with the same ``spread``), so a larger pool only adds queries
+    after them, and a load test's mix of written and generated queries does not change with it."""
     if size < 1:
         raise ValueError(f"query_pool: size must be >= 1, got {size}")
     rng = random.Random(seed)
     written = list(benchmark_queries() if benchmark is None else benchmark)
     if len(written) > size:
         written = rng.sample(written, size)
-    generated = generate(facets, size - len(written), seed=seed + 1, zh_share=zh_share,
-                         exclude=[q.text for q in written])
-    pool = written + generated
-    rng.shuffle(pool)
-    return pool
+    else:
+        rng.shuffle(written)
+    generated = iter(generate(facets, size - len(written), seed=seed + 1, zh_share=zh_share,
+                              exclude=[q.text for q in written]))
+    places = dict(zip(sorted(rng.sample(range(min(size, max(spread, len(written)))), len(written))), written,
+                      strict=True))
+    return [places[i] if i in places else next(generated) for i in range(size)]
 
 
 def pool_summary(pool: Sequence[PoolQuery]) -> dict[str, int]:

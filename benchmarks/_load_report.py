@@ -38,6 +38,13 @@ def _quiet(m: Mapping[str, Any] | None) -> str:
     return f" ({state}: {m['busy_cores']:g} cores busy just before, after waiting {m['waited_s']:g} s)"
 
 
+def _offered(step: Mapping[str, Any] | None) -> str:
+    """Arrivals actually scheduled per second (the rate itself since arrivals have an exact count)."""
+    if step is None or not step.get("seconds"):
+        return "–"
+    return f"{step['sent'] / step['seconds']:.1f}"
+
+
 def _at(c: Mapping[str, Any], rate: float | None) -> Mapping[str, Any] | None:
     return next((s for s in c.get("steps", []) if s["rate"] == rate), None)
 
@@ -69,17 +76,19 @@ def markdown(results: Mapping[str, Any]) -> list[str]:
         "",
         f"## Peak QPS at p99 <= {s['p99_ms']:g} ms",
         "",
-        "| workers | ranking | peak QPS (offered rate held) | achieved QPS there | p50 / p99 ms there "
-        "| first rate over | p99 ms there | client CPU % of a core at peak | server CPU cores at peak "
-        "| other jobs' CPU cores at peak (of which niced) | load (1 min) |",
-        "|---:|---|---:|---:|---|---:|---:|---:|---:|---|---|",
+        "Arrivals sent /s: what a rate actually offered (requests scheduled / seconds).",
+        "",
+        "| workers | ranking | peak QPS (rate held) | arrivals sent /s there | achieved QPS there "
+        "| p50 / p99 ms there | first rate over (arrivals sent /s) | p99 ms there | client CPU % of a core at peak "
+        "| server CPU cores at peak | other jobs' CPU cores at peak (of which niced) | load (1 min) |",
+        "|---:|---|---:|---:|---:|---|---|---:|---:|---:|---|---|",
     ]
     for c in configs:
         pk, over = _at(c, c.get("peak_qps")), _at(c, c.get("first_over_qps"))
         there = f"{_ms(pk['p50_ms'])} / {_ms(pk['p99_ms'])}" if pk else "–"
         lines.append(
-            f"| {c['workers']} | {_rank(c)} | **{_ms(c.get('peak_qps'))}** | {pk['throughput_qps'] if pk else '–'} | "
-            f"{there} | {_ms(c.get('first_over_qps'))} | "
+            f"| {c['workers']} | {_rank(c)} | **{_ms(c.get('peak_qps'))}** | {_offered(pk)} | "
+            f"{pk['throughput_qps'] if pk else '–'} | {there} | {_ms(c.get('first_over_qps'))} ({_offered(over)}) | "
             f"{_ms(over['p99_ms']) if over else '–'} | {pk['client_cpu_pct'] if pk else '–'} | "
             f"{pk['server_cpu_cores'] if pk else '–'} | {_others(pk)} | {_load(c)} |")
     lines += [
@@ -113,7 +122,7 @@ def markdown(results: Mapping[str, Any]) -> list[str]:
         "niced job in another session still takes its share against the server). Stale: requests sent "
         "again because the server had just closed their idle keep-alive connection (as browsers do).",
         "",
-        "| workers | ranking | rate /s | sent | ok | errors | p50 ms | p95 ms | p99 ms | max ms | achieved QPS "
+        "| workers | ranking | rate /s | sent (/s) | ok | errors | p50 ms | p95 ms | p99 ms | max ms | achieved QPS "
         "| client CPU % | server CPU cores | other jobs (niced) | send lag p99 ms | connections (stale) | holds |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---|",
     ]
@@ -121,7 +130,8 @@ def markdown(results: Mapping[str, Any]) -> list[str]:
         for st in sorted(c.get("steps", []), key=lambda x: x["rate"]):
             kinds = ", ".join(f"{k}: {v}" for k, v in st["error_kinds"].items())
             lines.append(
-                f"| {c['workers']} | {_rank(c)} | {st['rate']:g} | {st['sent']} | {st['ok']} | {st['errors']}"
+                f"| {c['workers']} | {_rank(c)} | {st['rate']:g} | {st['sent']} ({_offered(st)}) | {st['ok']} | "
+                f"{st['errors']}"
                 f"{f' ({kinds})' if kinds else ''} | {_ms(st['p50_ms'])} | {_ms(st['p95_ms'])} | {_ms(st['p99_ms'])} | "
                 f"{_ms(st['max_ms'])} | {st['throughput_qps']} | {st['client_cpu_pct']} | {st['server_cpu_cores']} | "
                 f"{_others(st)} | {_ms(st['lag_p99_ms'])} | {st['connections']} ({st.get('stale_retries', 0)}) | "

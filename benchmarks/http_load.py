@@ -3,7 +3,7 @@
 The highest Poisson arrival rate the service holds at p99 <= 100 ms, for 1 and 2 workers,
 ranking on (the service default) and off, with queries that never repeat.
 
-    python benchmarks/http_load.py --index fx-index                       # everything (~12 min)
+    python benchmarks/http_load.py --index fx-index       # everything: ~12 min of load, plus waits for a quiet machine
     python benchmarks/http_load.py --index fx-index --lock /work/measure.lock   # lock per configuration
     python benchmarks/http_load.py --index fx-index --workers 2 --merge   # one part, kept beside the rest
 
@@ -426,7 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=4, help="closed-loop clients")
     ap.add_argument("--closed-requests", type=int, default=600)
     ap.add_argument("--photos", type=int, default=40, help="photos searched one at a time (after 3 for warm-up)")
-    ap.add_argument("--pool", type=int, default=30_000, help="query pool size")
+    ap.add_argument("--pool", type=int, default=200_000, help="query pool size (parsed only as far as used)")
     ap.add_argument("--k", type=int, default=24, help="hits per request")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lock", help="take this flock around each configuration (e.g. /work/measure.lock)")

@@ -66,6 +66,10 @@ def test_pool_is_distinct_seeded_and_bilingual(mods: dict[str, ModuleType], face
         assert q.lang == lp.language_of(q.text)
     assert [q.text for q in lp.query_pool(facets, 3000, seed=7, benchmark=written)] == [q.text for q in pool]
     assert [q.text for q in lp.query_pool(facets, 3000, seed=8, benchmark=written)] != [q.text for q in pool]
+    # a larger pool only adds queries after the smaller one's; the written ones stay in the first `spread`
+    small = lp.query_pool(facets, 1000, seed=7, benchmark=written, spread=500)
+    assert lp.query_pool(facets, 3000, seed=7, benchmark=written, spread=500)[:1000] == small
+    assert all(i < 500 for i, q in enumerate(small) if q.source == "benchmark")
     # a generated text never equals a hand-written one, whatever its case or spacing
     gen = lp.generate(facets, 500, seed=1, exclude=["RED  T SHIRT"])
     assert "red t shirt" not in {lp.text_key(q.text) for q in gen}
@@ -89,8 +93,13 @@ def test_pool_uses_the_benchmark_queries_and_says_when_it_cannot_grow(mods: dict
 def test_poisson_arrivals_are_fixed_in_advance(mods: dict[str, ModuleType]) -> None:
     lc = mods["_load_client"]
     times = lc.poisson_arrivals(50.0, 200.0, random.Random(3))
-    assert times == sorted(times) and times[0] > 0 and times[-1] < 200.0
-    assert abs(len(times) - 10_000) < 4 * 100  # Poisson count: mean 10,000, sd 100
+    assert times == sorted(times) and times[0] >= 0 and times[-1] < 200.0
+    assert len(times) == 10_000  # the count is the rate's, exactly
+    # arrivals per second stay Poisson: variance about equal to the mean (50)
+    per_second = [0] * 200
+    for t in times:
+        per_second[int(t)] += 1
+    assert 35 < sum((n - 50) ** 2 for n in per_second) / 200 < 65
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert sum(gaps) / len(gaps) == pytest.approx(0.02, rel=0.05)
     assert sorted(gaps)[len(gaps) // 2] == pytest.approx(0.02 * 0.6931, rel=0.1)  # exponential median: ln 2 / rate
