@@ -163,6 +163,20 @@ def test_narrow_filter_is_scanned_exactly(monkeypatch: pytest.MonkeyPatch) -> No
     assert all(c.params is None for c in calls)  # at most the plain walk; no selector walk
 
 
+def test_no_plain_walk_when_it_would_rarely_hold_k_and_no_selector_walk_pays(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    vecs = _unit(4000)
+    rows = np.arange(len(vecs))
+    index = DenseIndex(vecs, rows, len(vecs), DenseParams(kind="hnsw", ef_search=16))
+    calls = _record_structure_calls(index, monkeypatch)
+    allowed = np.zeros(len(vecs), bool)
+    allowed[np.random.default_rng(15).choice(len(vecs), 400, replace=False)] = True  # ~1.6 of a 16-walk
+    assert not structure_filter_pays("hnsw", 400, len(vecs), 16)
+    for q in _unit(5, seed=16):
+        assert index.search(q, 10, allowed)[0].tolist() == _exact(vecs, rows, allowed, q, 10)
+    assert calls == []
+
+
 def test_structure_finding_too_few_falls_back_to_the_exact_scan(monkeypatch: pytest.MonkeyPatch) -> None:
     vecs = _unit(4000)
     rows = np.arange(len(vecs))

@@ -313,20 +313,25 @@ class DenseIndex:
         3. the same, ``FAR_WIDEN`` times wider, when it found none (the allowed vectors lie beyond
            the query's neighbourhood; a walk widened by the share alone then misses them).
 
-        No walk when the allowed vectors cost less to scan than the plain walk; the selector walks
-        only when :func:`structure_filter_pays` for their width and their efSearch is at most
-        ``MAX_FILTER_EF``."""
+        No walk when the allowed vectors cost less to scan than the plain walk, or when they are so
+        few that a plain walk would hold fewer than k / 2 of them at random and no selector walk
+        pays; the selector walks only when :func:`structure_filter_pays` for their width and
+        their efSearch is at most ``MAX_FILTER_EF``."""
         n = self.vectors.shape[0]
         per_product = 1 if self._single else max(2, -(-n // max(self.n_products, 1)))
         walk = min(n, max(self.params.ef_search, overfetch(k, per_product, n)))
         if n_allowed < GRAPH_FILTER_COST * walk:  # scanning them all costs less than one walk
             return None
+        pays = structure_filter_pays("hnsw", n_allowed, n, self.params.ef_search)
+        if n_allowed * walk < n * k / 2 and not pays:
+            return None  # a narrow mask: the plain walk would rarely hold k of them, and no walk pays after it
         near = self._index_top(q, walk, k, vector_mask=mask)
         if len(near.positions) >= k:
             return near
         widen = 1 if len(near.positions) else FAR_WIDEN
         ef = int(np.ceil(self.params.ef_search * widen * n / n_allowed))
-        if ef > MAX_FILTER_EF or not structure_filter_pays("hnsw", n_allowed, n, self.params.ef_search * widen):
+        if ef > MAX_FILTER_EF or not (pays if widen == 1 else
+                                      structure_filter_pays("hnsw", n_allowed, n, self.params.ef_search * widen)):
             return None
         params = _FAISS.SearchParametersHNSW()
         params.efSearch = ef
