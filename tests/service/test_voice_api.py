@@ -67,3 +67,21 @@ def test_voice_without_the_extra_is_503(read_engine, tmp_path: Path, monkeypatch
         assert "shopsearch[voice]" in r.json()["reason"]
         assert "shopsearch[voice]" in c.get("/health").json()["voice"]
         assert c.post("/v1/search", json={"text": "red"}).status_code == 200  # the rest still works
+
+
+def test_a_warm_service_loads_whisper_beside_the_first_searches(tiny_index: Path, tmp_path: Path) -> None:
+    import gc
+    import time
+
+    from fastapi.testclient import TestClient
+
+    try:
+        with TestClient(create_app(make_settings(tiny_index, tmp_path, warmup=True))) as c:
+            state = c.app.state.service  # type: ignore[attr-defined]
+            assert state.transcriber is not None  # created at start-up, warmed up in a thread
+            deadline = time.monotonic() + 120
+            while state.transcriber._model is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert state.transcriber._model is not None
+    finally:
+        gc.unfreeze()

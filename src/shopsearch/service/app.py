@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -68,6 +69,16 @@ def _register_gauges(metrics: Metrics, state: ServiceState) -> None:
                                     "Split-traffic experiment counters per arm.", state.experiment.gauge_samples))
 
 
+def _warm_voice(transcriber: Any) -> None:
+    """Warm Whisper up; when it cannot load, the first voice request answers 503 with the reason."""
+    from shopsearch.voice import VoiceUnavailableError
+
+    try:
+        transcriber.warm_up()
+    except VoiceUnavailableError as exc:
+        logger.warning("voice warm-up: %s", exc)
+
+
 def _ranker(settings: Settings, engine: Any, log: EventLog) -> Any:
     """The ranker over ``engine``, sharing session state between worker processes via SQLite."""
     from shopsearch.rank import RankConfig, Ranker, SessionStore
@@ -105,6 +116,17 @@ def create_app(settings: Settings, engine: Any = None) -> FastAPI:
             feedback=EventLog(settings.feedback_path), metrics=metrics,
             voice_reason=_voice_reason(settings),
         )
+        voice_warm_up: threading.Thread | None = None
+        if settings.warmup and state.voice_reason is None:
+            # load Whisper and run it once beside the first searches, not inside the first spoken
+            # query (model load ~0.5 s and a first run; benchmarks/results/voice_speed.md)
+            from shopsearch.voice import Transcriber, VoiceConfig
+
+            state.transcriber = Transcriber(VoiceConfig(max_seconds=settings.max_audio_seconds,
+                                                        threads=settings.voice_threads))
+            voice_warm_up = threading.Thread(target=_warm_voice, args=(state.transcriber,), name="voice-warm-up",
+                                             daemon=True)
+            voice_warm_up.start()
         if settings.rank:
             state.ranker = _ranker(settings, eng, state.feedback)
         if settings.experiment is not None:
@@ -124,6 +146,8 @@ def create_app(settings: Settings, engine: Any = None) -> FastAPI:
         try:
             yield
         finally:
+            if voice_warm_up is not None:  # a native run cut off at exit aborts the process
+                voice_warm_up.join(timeout=60)
             state.feedback.close()
             if state.ranker is not None:
                 state.ranker.sessions.close()
