@@ -92,7 +92,7 @@ def test_text_threads_reach_the_query_time_text_model(tiny_index: Path) -> None:
     import shopsearch
 
     for bad in (-1, 1.5, True):
-        with pytest.raises(ValueError, match="SearchConfig.text_threads must be an integer >= 0"):
+        with pytest.raises(ValueError, match=r"SearchConfig\.text_threads must be an integer >= 0"):
             SearchConfig(text_threads=bad)  # type: ignore[arg-type]
     engine = shopsearch.load(tiny_index)  # the default: one thread per query
     text = engine.encoders.get("text")
