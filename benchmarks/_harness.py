@@ -274,3 +274,12 @@ class Run:
         json_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
         md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return json_path, md_path
+
+
+def slice_catalog(catalog: Path, limit: int, folder: Path) -> Path:
+    """The first ``limit`` rows of ``catalog`` in ``folder``, its photo folder linked beside them."""
+    rows = catalog.read_text(encoding="utf-8").splitlines()[:limit]
+    out = folder / catalog.name
+    out.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (folder / "images").symlink_to(catalog.parent / "images", target_is_directory=True)
+    return out

