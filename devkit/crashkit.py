@@ -206,14 +206,15 @@ def _request(method: str, url: str, body: Any = None, timeout: float = 30.0) -> 
 
 
 def start_server(index_dir: Path, port: int, extra_env: dict[str, str] | None = None,
-                 log: Path | None = None) -> subprocess.Popen[bytes]:
-    """``shopsearch serve`` on 127.0.0.1:port; returns once /health answers."""
+                 log: Path | None = None, workers: int = 1) -> subprocess.Popen[bytes]:
+    """``shopsearch serve`` on 127.0.0.1:port with ``workers`` processes; returns once /health
+    answers (from any worker: each request here opens a new connection)."""
     env = _env()
     env["SHOPSEARCH_API_KEY"] = API_KEY
     env.update(extra_env or {})
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen([sys.executable, "-m", "shopsearch.cli", "serve", str(index_dir), "--port", str(port),
-                             "--no-voice"], stdout=out, stderr=out, env=env)
+                             "--no-voice", "--workers", str(workers)], stdout=out, stderr=out, env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -31,6 +31,20 @@ class ServiceState:
     experiment: Any = None  # shopsearch.evaluation.abtest.Experiment when a split-traffic test runs
     ranker: Any = None  # shopsearch.rank.Ranker attached to the engine (None when ranking is off)
 
+    def product(self, product_id: str) -> Product | None:
+        """The product as the index holds it now: other workers' and processes' writes
+        included (one ``stat`` when there are none), so a product written through one worker
+        is found through every other. Blocks on the index write lock while another process
+        applies or compacts: call it from a worker thread, not the event loop."""
+        self.refresh()
+        return self.engine.product(product_id)
+
+    def refresh(self) -> None:
+        """Pick up other workers' and processes' writes (see :meth:`product`)."""
+        refresh = getattr(self.engine, "refresh", None)
+        if refresh is not None:
+            refresh()
+
     def image_url(self, product: Product, index: int) -> str:
         ref = product.images[index]
         if ref.startswith(("http://", "https://")):

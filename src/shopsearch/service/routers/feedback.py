@@ -16,9 +16,13 @@ router = APIRouter(prefix="/v1", tags=["feedback"])
 
 
 async def _store(state: ServiceState, events: list[FeedbackEvent]) -> dict[str, Any]:
+    def unknown() -> list[int]:
+        state.refresh()  # a product just written through another worker is known
+        return [i for i, e in enumerate(events) if state.engine.product(e.product_id) is None]
+
     errors = [{"field": f"events[{i}].product_id" if len(events) > 1 else "product_id",
-               "reason": f"no product with id {e.product_id!r}"}
-              for i, e in enumerate(events) if state.engine.product(e.product_id) is None]
+               "reason": f"no product with id {events[i].product_id!r}"}
+              for i in await run_in_threadpool(unknown)]
     if errors:
         raise ApiError(422, errors[0]["field"], errors[0]["reason"], errors)
     rows = [e.model_dump() for e in events]

@@ -29,7 +29,7 @@ CACHE_CONTROL = "public, max-age=86400"
 def product_image(request: Request, product_id: str = Path(min_length=1, max_length=128),
                   index: int = Path(ge=0, le=1000),
                   state: ServiceState = Depends(get_state)) -> Response:
-    product = state.engine.product(product_id)
+    product = state.product(product_id)
     if product is None:
         raise ApiError(404, "product_id", f"no product with id {product_id!r}")
     if index >= len(product.images):

@@ -28,7 +28,7 @@ _MAPPING = FieldMapping()
 
 
 def _product(state: ServiceState, product_id: str) -> Product:
-    product = state.engine.product(product_id)
+    product = state.product(product_id)
     if product is None:
         raise ApiError(404, "product_id", f"no product with id {product_id!r}")
     return product
