@@ -7,6 +7,7 @@ reads after it land on different workers about half the time.
 from __future__ import annotations
 
 import shutil
+import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
@@ -55,3 +56,51 @@ def test_a_write_through_one_worker_is_read_through_every_worker(tiny_index: Pat
         proc.terminate()
         proc.wait(timeout=30)
     assert not wrong, wrong[:5]
+
+
+@pytest.mark.slow
+def test_experiment_counts_are_summed_over_the_workers(tiny_index: Path, tmp_path: Path) -> None:
+    """A scrape of /metrics reaches one worker; the split-traffic counts must be every worker's."""
+    need_module("serve", "uvicorn")
+    import json
+    import subprocess
+    import sys
+    import time
+
+    config = tmp_path / "exp.json"
+    config.write_text(json.dumps({"name": "two-arms", "arms": {"a": {}, "b": {"constraints": "filter"}}}))
+    port = free_port()
+    code = ("from shopsearch.service import run; "
+            f"run({str(tiny_index)!r}, port={port}, workers=2, data_dir={str(tmp_path)!r}, voice=False, "
+            f"experiment={str(config)!r})")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if crashkit._request("GET", url + "/health", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        for i in range(20):  # a new connection each: both workers answer some
+            status, _ = crashkit._request("POST", url + "/v1/search", {"text": "red shirt", "user_id": f"u{i}"})
+            assert status == 200
+        status, _ = crashkit._request("POST", url + "/v1/feedback",
+                                      {"event": "click", "product_id": "p1", "user_id": "u0"})
+        assert status == 202
+
+        def counts() -> tuple[float, float]:
+            with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
+                lines = r.read().decode().splitlines()
+            def total(counter: str) -> float:
+                return sum(float(x.split()[-1]) for x in lines
+                           if x.startswith("shopsearch_experiment_total{") and f'counter="{counter}"' in x)
+            return total("searches"), total("event_click")
+
+        assert {counts() for _ in range(8)} == {(20.0, 1.0)}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -8,9 +8,11 @@ Library pieces for the service's ``experiment`` mode (the service owns the wirin
 * :class:`Experiment` holds an :class:`ExperimentConfig` and thread-safe per-arm counters
   (searches, zero-result searches, latency, feedback events by type, click positions) with
   :meth:`Experiment.snapshot` for logs/JSON, :meth:`Experiment.gauge_samples` for a
-  Prometheus gauge, and :meth:`Experiment.compare` for the significance of the difference in
-  an event rate between two arms (exact conditional binomial test on the event counts given
-  each arm's number of searches: a Poisson rate-ratio test).
+  Prometheus gauge, an ``on_count`` callback for counters kept elsewhere (the service's
+  Prometheus counter, summed over its worker processes), and :meth:`Experiment.compare` for
+  the significance of the difference in an event rate between two arms (exact conditional
+  binomial test on the event counts given each arm's number of searches: a Poisson rate-ratio
+  test).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,8 +139,12 @@ class ArmComparison:
 class Experiment:
     """A running experiment: assignment plus thread-safe per-arm counters."""
 
-    def __init__(self, config: ExperimentConfig) -> None:
+    def __init__(self, config: ExperimentConfig,
+                 on_count: Callable[[str, str, float], None] | None = None) -> None:
+        """``on_count(arm, counter, amount)`` is told every increment, with the counter names
+        of :meth:`gauge_samples`."""
         self.config = config
+        self.on_count = on_count
         self._lock = threading.Lock()
         self._counts: dict[str, dict[str, float]] = {
             arm: {"searches": 0, "zero_results": 0, "latency_ms_sum": 0.0, "click_position_sum": 0}
@@ -167,6 +173,11 @@ class Experiment:
             c["searches"] += 1
             c["zero_results"] += int(n_results == 0)
             c["latency_ms_sum"] += float(latency_ms)
+        if self.on_count is not None:
+            self.on_count(arm, "searches", 1.0)
+            if n_results == 0:
+                self.on_count(arm, "zero_results", 1.0)
+            self.on_count(arm, "latency_ms_sum", float(latency_ms))
 
     def record_event(self, arm: str, event: str, position: int | None = None) -> None:
         """A feedback event (``click``, ``add_to_cart``...); ``position`` is the 1-based rank clicked."""
@@ -176,6 +187,8 @@ class Experiment:
             events[event] = events.get(event, 0) + 1
             if event == "click" and position is not None:
                 self._counts[arm]["click_position_sum"] += int(position)
+        if self.on_count is not None:
+            self.on_count(arm, f"event_{event}", 1.0)
 
     def snapshot(self) -> dict[str, Any]:
         """``{"experiment", "arms": {arm: {searches, zero_results, mean_latency_ms, events,

@@ -64,9 +64,23 @@ def _register_gauges(metrics: Metrics, state: ServiceState) -> None:
         Gauge("shopsearch_index_bytes", "Index size on disk in bytes.",
               lambda: [({}, stats().get("bytes_on_disk", 0))]),
     ]
-    if state.experiment is not None:
-        metrics.gauges.append(Gauge("shopsearch_experiment_total",
-                                    "Split-traffic experiment counters per arm.", state.experiment.gauge_samples))
+
+
+def _experiment(path: Path, metrics: Metrics) -> Any:
+    """The split-traffic experiment in ``path``, counting into a Prometheus counter (summed over
+    the worker processes, where a gauge would show only the worker that answers the scrape)."""
+    from shopsearch.evaluation.abtest import Experiment, ExperimentConfig
+
+    config = ExperimentConfig.from_file(path)
+    counter = metrics.experiment
+    for arm in config.arms:  # every arm shows from the start, at 0
+        for name in ("searches", "zero_results", "latency_ms_sum"):
+            counter.labels(arm=arm, counter=name, experiment=config.name)
+
+    def count(arm: str, name: str, amount: float) -> None:
+        counter.labels(arm=arm, counter=name, experiment=config.name).inc(amount)
+
+    return Experiment(config, on_count=count)
 
 
 def _warm_voice(transcriber: Any) -> None:
@@ -130,9 +144,7 @@ def create_app(settings: Settings, engine: Any = None) -> FastAPI:
         if settings.rank:
             state.ranker = _ranker(settings, eng, state.feedback)
         if settings.experiment is not None:
-            from shopsearch.evaluation.abtest import Experiment, ExperimentConfig
-
-            state.experiment = Experiment(ExperimentConfig.from_file(settings.experiment))
+            state.experiment = _experiment(settings.experiment, metrics)
         _register_gauges(metrics, state)
         app.state.service = state
         if settings.warmup:

@@ -4,8 +4,8 @@ Counters and the latency histogram live in one registry per app. With several wo
 processes (``shopsearch serve --workers N``) :func:`shopsearch.service.server.run` sets
 ``PROMETHEUS_MULTIPROC_DIR`` before the workers start, so every worker writes its numbers there
 and a scrape of any worker reports the sum over all of them (``prometheus_client``'s
-multiprocess mode). Gauges are read when scraped (index size, experiment counters) from the
-worker that answers.
+multiprocess mode). Gauges are read when scraped (index size) from the worker that answers;
+split-traffic experiment counts are counters, so they too are summed over the workers.
 """
 
 from __future__ import annotations
@@ -66,6 +66,10 @@ class Metrics:
                                 registry=self.registry)
         self.feedback = Counter("shopsearch_feedback_events_total", "Feedback events stored, by type.", ("event",),
                                 registry=self.registry)
+        self.experiment = Counter("shopsearch_experiment_total",
+                                  "Split-traffic experiment counters per arm (searches, zero_results, "
+                                  "latency_ms_sum, event_<type>), summed over the workers.",
+                                  ("arm", "counter", "experiment"), registry=self.registry)
         self.gauges: list[Gauge] = []
         self._gauges = _Gauges(lambda: self.gauges)
         self.registry.register(self._gauges)
