@@ -373,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("index", help="index directory")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: one per CPU, at most 4; each holds the index in memory)")
     p.add_argument("--no-voice", action="store_true", help="disable voice queries")
     p.add_argument("--no-rank", action="store_true",
                    help="serve the fused retrieval order (no business, personal or session ranking)")

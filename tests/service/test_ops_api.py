@@ -209,3 +209,14 @@ def test_run_serves_on_localhost_with_two_workers(tiny_index: Path, tmp_path: Pa
         proc.terminate()
         out = proc.communicate(timeout=30)[0].decode()
     assert f"http://127.0.0.1:{port}/" in out
+
+
+def test_default_workers_are_one_per_cpu_up_to_four(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shopsearch.service import server
+
+    for cpus, want in ((None, 1), (1, 1), (2, 2), (16, server.MAX_DEFAULT_WORKERS)):
+        monkeypatch.setattr(server.os, "cpu_count", lambda cpus=cpus: cpus)
+        assert server.default_workers() == want
+    from shopsearch.cli import build_parser
+
+    assert build_parser().parse_args(["serve", "idx"]).workers is None  # run() picks default_workers()
