@@ -220,3 +220,28 @@ def test_default_workers_are_one_per_cpu_up_to_four(monkeypatch: pytest.MonkeyPa
     from shopsearch.cli import build_parser
 
     assert build_parser().parse_args(["serve", "idx"]).workers is None  # run() picks default_workers()
+
+
+def test_workers_get_a_share_of_the_cpus_for_their_thread_pools(tiny_index: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    need_module("serve", "uvicorn")
+    import uvicorn
+
+    from shopsearch.service import server
+
+    seen: list[dict[str, str | None]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: seen.append(
+        {v: os.environ.get(v) for v in server.POOL_THREAD_VARS}))
+    monkeypatch.setattr(server.os, "cpu_count", lambda: 4)
+    for var in server.POOL_THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")  # the operator's choice stays
+    saved = dict(os.environ)
+    try:
+        server.run(tiny_index, workers=2, data_dir=tmp_path, voice=False)
+        after = dict(os.environ)
+    finally:  # run() leaves the SHOPSEARCH_* settings for the workers in this process's environment
+        os.environ.clear()
+        os.environ.update(saved)
+    assert seen == [{"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "3"}]
+    assert after.get("OMP_NUM_THREADS") is None and after["MKL_NUM_THREADS"] == "3"  # restored

@@ -16,6 +16,9 @@ logger = logging.getLogger(__name__)
 
 
 MAX_DEFAULT_WORKERS = 4  # each worker holds its own copy of the index in memory
+# Thread pools of the numeric libraries (FAISS's OpenMP, NumPy's OpenBLAS, MKL): sized when a
+# worker process loads them, so set in the environment the workers start with.
+POOL_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def default_workers() -> int:
@@ -35,6 +38,10 @@ def run(index_dir: Any, host: str = "127.0.0.1", port: int = 8000, workers: int 
 
     With ``workers > 1`` each worker process loads the index itself (uvicorn needs an import
     string then); settings travel to the workers as ``SHOPSEARCH_*`` environment variables.
+    The workers share the CPUs, so each one's numeric thread pools get ``cpus // workers``
+    threads (at least 1) unless the variables in :data:`POOL_THREAD_VARS` are set: otherwise
+    every worker starts one pool thread per CPU, and the pools' idle threads spin on cores
+    the other workers need.
     """
     try:
         import uvicorn
@@ -60,6 +67,9 @@ def run(index_dir: Any, host: str = "127.0.0.1", port: int = 8000, workers: int 
         logger.warning("uvloop is not installed: with %d workers responses may be delayed ~40 ms; "
                        'run: pip install "uvicorn[standard]"', workers)
     os.environ.update(config.to_env())
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    pool_vars = [v for v in POOL_THREAD_VARS if not os.environ.get(v)]
+    os.environ.update(dict.fromkeys(pool_vars, threads))
     # every worker counts into files here, so a scrape of any worker reports all of them
     own_dir = None if os.environ.get(MULTIPROC_ENV) else tempfile.mkdtemp(prefix="shopsearch-metrics-")
     if own_dir is not None:
@@ -68,6 +78,8 @@ def run(index_dir: Any, host: str = "127.0.0.1", port: int = 8000, workers: int 
         uvicorn.run("shopsearch.service.app:app_from_env", factory=True, host=host, port=port,
                     workers=workers, log_level=log_level, http=http)
     finally:
+        for var in pool_vars:
+            os.environ.pop(var, None)
         if own_dir is not None:
             os.environ.pop(MULTIPROC_ENV, None)
             shutil.rmtree(own_dir, ignore_errors=True)
