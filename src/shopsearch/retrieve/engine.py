@@ -162,7 +162,8 @@ class Engine:
         views = self._views
         catalog = self.catalog
         if views is None or views.generation != catalog.generation or views.state is not catalog.state:
-            views = self._views = CatalogViews(catalog.state, catalog.generation, self.config.shopper_words)
+            views = self._views = CatalogViews(catalog.state, catalog.generation, self.config.shopper_words,
+                                               previous=views)
         return views
 
     def facet_layout(self) -> tuple[tuple[str, ...], list[float]]:
@@ -184,6 +185,8 @@ class Engine:
             views = self.views()
             for _ in (views.filters, views.facet_fields, views.price_edges, views.suggester):
                 pass
+            # the columns the query parser's constraints and the facets filter on
+            views.filters.prepare(("category", "brand", "price", *views.facet_fields))
             views.parser.parse("预热 warmup")  # jieba, the pinyin index, the spelling lists
         if self.lexical is not None:
             self.lexical.search("warmup 预热", 1)
