@@ -73,15 +73,39 @@ def _price_bounds(op: str, value: str | float | tuple[float, float]) -> tuple[fl
     return (-math.inf, float(value)) if op == "le" else (float(value), math.inf)
 
 
+def _facts(products: Sequence[Product], info: Mapping[str, Mapping[str, Any]] | None) -> np.ndarray:
+    """(4, n) float64: price, rating, stock and created (unix seconds) per product, NaN = unknown."""
+    return np.array([[_number(product_value(p, info, "price")) for p in products],
+                     [_number(product_value(p, info, "rating")) for p in products],
+                     [_number(product_value(p, info, "stock")) for p in products],
+                     [_timestamp(product_value(p, info, "created")) for p in products]],
+                    dtype=np.float64).reshape(4, len(products))
+
+
 class CatalogSignals:
     """Per-position arrays of the product facts ranking uses (NaN = unknown)."""
 
-    def __init__(self, products: Sequence[Product], info: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(self, products: Sequence[Product], info: Mapping[str, Mapping[str, Any]] | None = None,
+                 previous: CatalogSignals | None = None) -> None:
+        """``previous``: the signals of an earlier state of the same list (products replaced in
+        place or appended since, as live updates do) with the same ``info``: only the products
+        that changed are read again (a price write no longer reads every product's facts)."""
         self.n = len(products)
-        self.price = np.array([_number(product_value(p, info, "price")) for p in products], dtype=np.float64)
-        rating = np.array([_number(product_value(p, info, "rating")) for p in products], dtype=np.float64)
-        stock = np.array([_number(product_value(p, info, "stock")) for p in products], dtype=np.float64)
-        created = np.array([_timestamp(product_value(p, info, "created")) for p in products], dtype=np.float64)
+        self._seen: list[Product] = list(products)
+        self._info = info
+        self._raw: np.ndarray
+        old = previous._seen if previous is not None and previous._info is info else None
+        if previous is not None and old is not None and len(old) <= self.n:
+            changed = [i for i, (a, b) in enumerate(zip(old, self._seen)) if a is not b]
+            changed += range(len(old), self.n)
+            raw = np.full((4, self.n), np.nan)
+            raw[:, :len(old)] = previous._raw
+            raw[:, changed] = _facts([self._seen[i] for i in changed], info)
+        else:
+            raw = _facts(self._seen, info)
+        self._raw = raw
+        self.price = raw[0].copy()
+        rating, stock, created = raw[1], raw[2], raw[3]
         known = ~np.isnan(rating)
         mean = float(rating[known].mean()) if known.any() else 2.5
         self.rating = np.clip(np.where(known, rating, mean) / 5.0, 0.0, 1.0)
