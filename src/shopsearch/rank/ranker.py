@@ -79,7 +79,8 @@ class CatalogFacts:
                  product_info: Mapping[str, Mapping[str, Any]] | None, generation: int,
                  previous: CatalogFacts | None = None) -> None:
         """``previous``: the facts of an earlier generation; its catalogue signals, if built,
-        are updated at the products that changed rather than read again for every product."""
+        are updated at the products that changed rather than read again for every product, and
+        its product space and features are kept while no vector was added."""
         self.products = products
         self.dense = dense
         self.product_info = product_info

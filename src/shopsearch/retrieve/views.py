@@ -5,9 +5,9 @@ products. :class:`CatalogViews` builds each once, the first time a search needs 
 :class:`~shopsearch.retrieve.state.CatalogState` at one generation; after a change the engine
 starts a fresh ``CatalogViews`` from the previous one, which keeps what the change cannot have
 altered. A shop's usual write changes a price or the stock: the parser and autocomplete
-(~250 and ~90 ms to build on 7,667 products) are kept when no product's title, brand, category
-or text attribute changed (the parser only takes the new price thresholds), and filter columns
-are patched at the changed positions. Before, the first search after every write rebuilt all
+(~250 and ~90 ms to build on 7,667 products) and the facet fields are kept when no product's
+title, brand, category or attributes changed (the parser only takes the new price thresholds),
+and filter columns are patched at the changed positions. Before, the first search after every write rebuilt all
 of it (250-340 ms on the sample catalogue).
 """
 
