@@ -25,8 +25,8 @@ def default_workers() -> int:
     """Worker processes when none are asked for: one per CPU, at most :data:`MAX_DEFAULT_WORKERS`.
 
     One process answers one search at a time in Python (the GIL); on 2 cores, 4 concurrent
-    shoppers over distinct queries got p50 47 / p99 95 ms from 1 worker and 25 / 47 ms from 2,
-    and the peak rate at p99 <= 100 ms went from ~46 to ~80 searches/s
+    shoppers over distinct queries got p50 39 / p99 83 ms from 1 worker and 23 / 41 ms from 2,
+    and the peak rate at p99 <= 100 ms went from ~42 to ~75 searches/s
     (benchmarks/results/http_load.md)."""
     return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
 
