@@ -220,6 +220,13 @@ def test_default_workers_are_one_per_cpu_up_to_four(monkeypatch: pytest.MonkeyPa
     from shopsearch.cli import build_parser
 
     assert build_parser().parse_args(["serve", "idx"]).workers is None  # run() picks default_workers()
+    import inspect
+
+    import shopsearch.service
+
+    # `shopsearch demo --serve` calls the package's run() without workers: the same default
+    for fn in (shopsearch.service.run, server.run):
+        assert inspect.signature(fn).parameters["workers"].default is None
 
 
 def test_workers_get_a_share_of_the_cpus_for_their_thread_pools(tiny_index: Path, tmp_path: Path,

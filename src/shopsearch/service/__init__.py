@@ -26,9 +26,10 @@ def create_app(settings: Settings, engine: Any = None) -> FastAPI:
     return _create(settings, engine)
 
 
-def run(index_dir: Any, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+def run(index_dir: Any, host: str = "127.0.0.1", port: int = 8000, workers: int | None = None,
         **settings: Any) -> None:
-    """Serve ``index_dir`` until interrupted; see :func:`shopsearch.service.server.run`."""
+    """Serve ``index_dir`` until interrupted; ``workers`` default: one per CPU (at most 4). See
+    :func:`shopsearch.service.server.run`."""
     from shopsearch.service.server import run as _run
 
     _run(index_dir, host=host, port=port, workers=workers, **settings)
