@@ -104,3 +104,43 @@ def test_experiment_counts_are_summed_over_the_workers(tiny_index: Path, tmp_pat
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_concurrent_patches_of_one_product_through_two_workers_keep_every_change(tiny_index: Path,
+                                                                                  tmp_path: Path) -> None:
+    """Two shoppers' tools change different fields of one product at the same moment, through
+    different workers: both changes are acknowledged, so both must be in the product."""
+    need_module("serve", "uvicorn")
+    import threading
+
+    index = Path(shutil.copytree(tiny_index, tmp_path / "idx"))
+    port = free_port()
+    proc = crashkit.start_server(index, port, workers=2, log=tmp_path / "serve.log")
+    url = f"http://127.0.0.1:{port}"
+    lost: list[str] = []
+    try:
+        for n in range(15):
+            start = threading.Barrier(2)
+            statuses: list[int] = []
+
+            def patch(field: str, n: int = n, start: threading.Barrier = start,
+                      statuses: list[int] = statuses) -> None:
+                start.wait()
+                body = {"attributes": {field: f"v{n}"}}
+                statuses.append(crashkit._request("PATCH", f"{url}/v1/products/p1", body)[0])
+
+            threads = [threading.Thread(target=patch, args=(f,)) for f in ("fit", "pattern")]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert statuses == [200, 200]
+            _, got = crashkit._request("GET", f"{url}/v1/products/p1")
+            attributes = got["attributes"] if isinstance(got, dict) else {}
+            if attributes.get("fit") != f"v{n}" or attributes.get("pattern") != f"v{n}":
+                lost.append(f"round {n}: {attributes}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert not lost, lost[:3]

@@ -84,6 +84,12 @@ class Settings:
         """Multi-turn session state, shared by the worker processes."""
         return (self.data_dir or self.index_dir) / "sessions.sqlite"
 
+    @property
+    def patch_lock_path(self) -> Path:
+        """The lock file that makes a product's read-change-write (``PATCH``) one at a time
+        across the worker processes."""
+        return (self.data_dir or self.index_dir) / "patch.lock"
+
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         """Settings from ``SHOPSEARCH_*`` variables (``SHOPSEARCH_INDEX_DIR``,

@@ -7,6 +7,11 @@ catalog's image folders and be readable images.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query
@@ -25,6 +30,28 @@ router = APIRouter(prefix="/v1", tags=["products"])
 
 ProductId = Path(min_length=1, max_length=128, description="product id")
 _MAPPING = FieldMapping()
+
+
+_PATCHING = threading.Lock()  # this process's half of the patch lock (flock is per process)
+
+
+@contextmanager
+def _one_patch_at_a_time(state: ServiceState) -> Iterator[None]:
+    """Hold the service's patch lock: threads of this worker and the other workers. Without
+    it, two changes to different fields of one product, read at the same moment, each write
+    the whole merged row, and the later one undoes the earlier (an acknowledged change lost)."""
+    with _PATCHING:
+        path = state.settings.patch_lock_path
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ApiError(503, None, f"cannot open the patch lock {path}: {exc.strerror}; "
+                                      "nothing was changed") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
 
 def _product(state: ServiceState, product_id: str) -> Product:
@@ -125,14 +152,19 @@ def _put_or_patch(state: ServiceState, product_id: str, row: dict[str, Any], mer
     if body_id is not None and body_id != product_id:
         raise ApiError(422, "id", f"body id {body_id!r} differs from the path id {product_id!r}")
     if merge:
-        old = _product(state, product_id)
-        merged = _row_of(old)
-        merged["extra"] = dict(old.extra)
-        for key in ("attributes", "extra"):
-            if isinstance(row.get(key), dict):
-                row = {**row, key: {**merged.get(key, {}), **row[key]}}
-        merged.update(row)
-        row = merged
+        with _one_patch_at_a_time(state):  # read, merge and write with no other change between
+            old = _product(state, product_id)
+            merged = _row_of(old)
+            merged["extra"] = dict(old.extra)
+            for key in ("attributes", "extra"):
+                if isinstance(row.get(key), dict):
+                    row = {**row, key: {**merged.get(key, {}), **row[key]}}
+            merged.update(row)
+            return _write_row(state, product_id, merged)
+    return _write_row(state, product_id, row)
+
+
+def _write_row(state: ServiceState, product_id: str, row: dict[str, Any]) -> dict[str, Any]:
     row = {**row, "id": product_id}
     product, problems = validate_product(row, state)
     if product is None:
