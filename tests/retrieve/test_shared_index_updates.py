@@ -57,3 +57,38 @@ def test_concurrent_writer_processes_and_a_compaction(index_copy: Path) -> None:
     assert fresh.product("p1").price == 15.0 and fresh.product("p4").price == 15.0  # the last writes won
     engine.refresh()
     assert engine.product("p1").price == 15.0
+
+
+def test_a_write_decided_against_a_product_another_writer_changed_meanwhile(index_copy: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Engine a reads p1 and decides its write (a price change: no model call); before a takes
+    the write lock, engine b renames p1 (re-embedded). a's write then carries the old title, so
+    it must be re-embedded against what is there now: the stored vectors match the final text."""
+    import numpy as np
+
+    from shopsearch.retrieve import live
+
+    a, b = shopsearch.load(index_copy), shopsearch.load(index_copy)
+    cheaper = _meta(a, "p1", 2.5)  # a's row: the title as a read it
+    real = live.prepare_upsert
+    calls = []
+
+    def prepare_then_b_writes(*args, **kwargs):  # type: ignore[no-untyped-def]
+        batch = real(*args, **kwargs)
+        calls.append(batch)
+        if len(calls) == 1:  # b's write lands between a's decision and a's lock
+            b.upsert([Product(**{**b.product("p1").__dict__, "title": "Emerald Velvet Evening Gown"})])
+        return batch
+
+    monkeypatch.setattr(live, "prepare_upsert", prepare_then_b_writes)
+    a.upsert([cheaper])
+    monkeypatch.undo()
+    for engine in (a, shopsearch.load(index_copy)):
+        p1 = engine.product("p1")
+        assert p1.title == cheaper.title and p1.price == 2.5  # the last acknowledged write wins
+        state = engine.catalog.state
+        pos = state.positions["p1"]
+        expected = live.embed_changed(state, engine.encoders, [Product(**{**p1.__dict__, "images": ()})])
+        text = state.dense["text"]
+        stored = text.vectors[np.flatnonzero(text.rows == pos)]
+        np.testing.assert_allclose(stored, expected["text"][0], atol=1e-5)  # the vectors of its text

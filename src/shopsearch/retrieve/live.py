@@ -242,9 +242,18 @@ class LocalUpdates:
 
     # -- writing ------------------------------------------------------------------------------------
     def upsert(self, products: Sequence[Product]) -> dict[str, int]:
-        batch = prepare_upsert(self.catalog.state, self.encoders, products, self.cache)
+        products = list(products)
+        state = self.catalog.state
+        seen = [state.product(p.id) for p in products]
+        batch = prepare_upsert(state, self.encoders, products, self.cache)
         with self.catalog.update_lock, index_write_lock(self.index_dir):  # log order == apply order
             self._sync_locked()
+            now = self.catalog.state
+            if now is not state or any(now.product(p.id) is not old for p, old in zip(products, seen)):
+                # another writer changed one of these products (or compacted) since they were
+                # read: decide "metadata only or re-embed", and which stored vectors stay valid,
+                # against what is there now, or the product's text and vectors could disagree
+                batch = prepare_upsert(now, self.encoders, products, self.cache)
             wal = self._wal
             for record in batch.records:
                 self._wal_offset = wal.append(record)
