@@ -111,7 +111,8 @@ class CatalogFacts:
     @cached_property
     def space(self) -> tuple[str, np.ndarray] | None:
         """(role, (n_positions, d) vectors) of the space profiles live in (kept from the previous
-        generation after a write that added no vectors, e.g. a price change: ~100 ms to build)."""
+        generation after a write that added no vectors, e.g. a price change: 4-40 ms to build on the
+        sample catalogue)."""
         kept = self._kept("space")
         if kept is not None:
             return cast(tuple[str, np.ndarray], kept)
