@@ -57,6 +57,8 @@ __all__ = [
     "latency_summary",
     "load_average",
     "percentile",
+    "rerender",
+    "slice_catalog",
     "stopwatch",
     "time_calls",
 ]
@@ -260,13 +262,7 @@ class Run:
         """Write the JSON document and the Markdown (its title line, :func:`header`, the rest);
         returns both paths. Safe to call again (a long run's partial results)."""
         doc = self.document(results)
-        text = markdown if isinstance(markdown, str) else "\n".join(markdown)
-        lines = text.rstrip("\n").split("\n")
-        head = header(doc["run"], self.baseline)
-        if lines and lines[0].startswith("# "):
-            lines[1:1] = ["", head]
-        else:
-            lines[0:0] = [head, ""]
+        lines = _with_header(markdown, header(doc["run"], self.baseline))
         out = folder or self.folder
         out.mkdir(parents=True, exist_ok=True)
         stem = stem or self.name
@@ -274,6 +270,28 @@ class Run:
         json_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
         md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return json_path, md_path
+
+
+def _with_header(markdown: str | Sequence[str], head: str) -> list[str]:
+    """The Markdown's lines with ``head`` under its title line (or first, when it has none)."""
+    text = markdown if isinstance(markdown, str) else "\n".join(markdown)
+    lines = text.rstrip("\n").split("\n")
+    if lines and lines[0].startswith("# "):
+        lines[1:1] = ["", head]
+    else:
+        lines[0:0] = [head, ""]
+    return lines
+
+
+def rerender(stem: str, render: Callable[[Mapping[str, Any]], str | Sequence[str]],
+             folder: Path = RESULTS) -> list[str]:
+    """Write ``folder/<stem>.md`` again from ``folder/<stem>.json`` (after a change to how a
+    benchmark renders its results; nothing is measured): ``render`` turns the JSON's
+    ``results`` into Markdown, under the header of the run that measured them. Returns the lines."""
+    doc = json.loads((folder / f"{stem}.json").read_text(encoding="utf-8"))
+    lines = _with_header(render(doc["results"]), header(doc["run"], doc["baseline"]))
+    (folder / f"{stem}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return lines
 
 
 def slice_catalog(catalog: Path, limit: int, folder: Path) -> Path:

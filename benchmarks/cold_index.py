@@ -98,7 +98,6 @@ def child(catalog: Path, out: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- parent
 
 
-
 def run_cold(backend: str, catalog: Path, work: Path) -> dict[str, Any]:
     """One cold build of ``catalog`` with e5 on ``backend``, in a new process."""
     folder = work / backend

@@ -135,7 +135,6 @@ def child(argv: list[str]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- parent
 
 
-
 def _children_usage() -> tuple[float, float, int]:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime, r.ru_stime, r.ru_maxrss

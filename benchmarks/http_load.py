@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from _harness import RESULTS, Run, data_dir, header, load_average
+from _harness import RESULTS, Run, data_dir, load_average, rerender
 from _load_pool import PoolQuery, pool_summary, query_pool, read_catalog_facets, text_key
 from _load_report import markdown
 from http_latency import TEXT_QUERIES as CACHED_TEXTS
@@ -440,10 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--render-only", action="store_true", help="rewrite the Markdown from the JSON; measure nothing")
     args = ap.parse_args(argv)
     if args.render_only:
-        doc = json.loads((RESULTS / f"{args.stem}.json").read_text(encoding="utf-8"))
-        lines = markdown(doc["results"])
-        lines[1:1] = ["", header(doc["run"], doc["baseline"])]
-        (RESULTS / f"{args.stem}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        rerender(args.stem, markdown)
         return 0
     if args.closed_requests < 150:
         ap.error("--closed-requests must be >= 150 (issue 19: >= 150 distinct queries)")

@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 import wave
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -488,16 +488,15 @@ def markdown(results: Sequence[dict[str, Any]], colds: Sequence[dict[str, Any]],
 
 def rewrite_markdown(stem: str) -> int:
     """results/<stem>.md again from results/<stem>.json (after a change to :func:`markdown`)."""
-    from _harness import RESULTS, header
+    from _harness import rerender
 
-    doc = json.loads((RESULTS / f"{stem}.json").read_text(encoding="utf-8"))
-    r = doc["results"]
     by_text = {(q.text, q.language): q for q in synthetic_set()}
-    queries = [by_text[(q["text"], q["language"])] for q in r["set"]]
-    lines = markdown(r["configs"], r["cold"], queries, r["note"])
-    lines[1:1] = ["", header(doc["run"], doc["baseline"])]
-    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print("\n".join(lines))
+
+    def render(r: Mapping[str, Any]) -> list[str]:
+        queries = [by_text[(q["text"], q["language"])] for q in r["set"]]
+        return markdown(r["configs"], r["cold"], queries, r["note"])
+
+    print("\n".join(rerender(stem, render)))
     return 0
 
 

@@ -278,13 +278,18 @@ class DenseIndex:
             raise ValueError(f"aggregation must be max or mean, got {aggregation!r}")
         if allowed is not None:
             return self._search_allowed(q, k, allowed)
-        per_product = 1 if self._single else max(2, -(-n // max(self.n_products, 1)))
+        per_product = self._vectors_per_product()
         want = overfetch(k, per_product, n)
         if self.index is None:
             return fetch_products(lambda w: (self._exact_top(q, w, k), False), k, want, n)
         if self._kind in QUANTISED_KINDS:
             want = min(n, want * self.params.rerank_for(self._kind))
         return fetch_products(lambda w: (self._index_top(q, w, k), False), k, want, n)
+
+    def _vectors_per_product(self) -> int:
+        """How many vectors a product has, for over-fetching: 1 with one vector per product,
+        else the mean rounded up (at least 2)."""
+        return 1 if self._single else max(2, -(-self.vectors.shape[0] // max(self.n_products, 1)))
 
     def _search_allowed(self, q: np.ndarray, k: int, allowed: np.ndarray) -> ProductHits:
         """Top-``k`` products among ``allowed`` (bool over products): through the FAISS structure
@@ -318,7 +323,7 @@ class DenseIndex:
         pays; the selector walks only when :func:`structure_filter_pays` for their width and
         their efSearch is at most ``MAX_FILTER_EF``."""
         n = self.vectors.shape[0]
-        per_product = 1 if self._single else max(2, -(-n // max(self.n_products, 1)))
+        per_product = self._vectors_per_product()
         walk = min(n, max(self.params.ef_search, overfetch(k, per_product, n)))
         if n_allowed < GRAPH_FILTER_COST * walk:  # scanning them all costs less than one walk
             return None
@@ -345,7 +350,7 @@ class DenseIndex:
         n = self.vectors.shape[0]
         bits = np.packbits(mask, bitorder="little")  # kept alive while FAISS reads it
         params.sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
-        per_product = 1 if self._single else max(2, -(-n // max(self.n_products, 1)))
+        per_product = self._vectors_per_product()
         want = overfetch(k, per_product, n_allowed)
         if self._kind in QUANTISED_KINDS:
             want = min(n_allowed, want * self.params.rerank_for(self._kind))
